@@ -1,0 +1,37 @@
+"""AWS clients, built lazily (only when a step needs them) with botocore's standard retry mode."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="terraform-aws-ec2-isolation",
+)
+
+
+class AwsClients:
+    """Holds one client per service; a client is created on first use and then reused."""
+
+    def __init__(self, session: boto3.session.Session | None = None, config: Config = RETRY_CONFIG) -> None:
+        self._session = session
+        self._config = config
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = boto3.session.Session()
+        return self._session
+
+    @cached_property
+    def ec2(self) -> EC2Client:
+        return self.session.client("ec2", config=self._config)

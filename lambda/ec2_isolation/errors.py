@@ -1,0 +1,49 @@
+"""Exceptions. Every one of them ends the invocation in the failure path (retry, dead letter, alarm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IsolationError(Exception):
+    """Base class of every error the handler raises on purpose."""
+
+
+class ConfigurationError(IsolationError):
+    """The function's environment is missing or carries an invalid setting."""
+
+
+class InvalidEvent(IsolationError):
+    """The event is not a well-formed tag-change event for an EC2 instance of this account and region."""
+
+
+class InstanceNotFound(IsolationError):
+    """The instance named by the event does not exist (or is not visible to this function)."""
+
+
+class ForeignSecurityGroup(IsolationError):
+    """A security group with the isolation group's name exists but is not managed by this module."""
+
+
+class ProfileVerificationFailed(IsolationError):
+    """After the swap, EC2 does not report the isolation instance profile on the instance."""
+
+
+class InstanceIsolationFailed(IsolationError):
+    """One or more containment steps failed for an instance; the others were still carried out."""
+
+    def __init__(self, instance_id: str, failures: dict[str, str], result: dict[str, Any]) -> None:
+        self.instance_id = instance_id
+        self.failures = failures
+        self.result = result
+        detail = "; ".join(f"{step}: {why}" for step, why in failures.items())
+        super().__init__(f"isolation of {instance_id} is incomplete: {detail}")
+
+
+class EventIsolationFailed(IsolationError):
+    """At least one instance of the event could not be fully isolated; ``summary`` says what was done."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        failed = [r["instance_id"] for r in summary["instances"] if r["status"] == "failed"]
+        super().__init__(f"event {summary['event_id']}: isolation failed for {', '.join(failed)}")

@@ -1,0 +1,80 @@
+"""Lambda entry point: parse the event, isolate each instance it names, return a per-instance summary."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ec2_isolation.clients import AwsClients
+from ec2_isolation.config import Settings
+from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed, InvalidEvent
+from ec2_isolation.events import FunctionIdentity, parse_event
+from ec2_isolation.isolation import isolate_instance
+from ec2_isolation.log import log, log_context, setup_logging
+
+_clients: AwsClients | None = None
+
+
+def get_clients() -> AwsClients:
+    """One set of clients per execution environment, built on first use."""
+    global _clients  # noqa: PLW0603
+    if _clients is None:
+        _clients = AwsClients()
+    return _clients
+
+
+def utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    function = FunctionIdentity.from_function_arn(getattr(context, "invoked_function_arn", ""))
+    return handle(event, settings=settings, clients=get_clients(), function=function)
+
+
+def handle(
+    event: Any,
+    *,
+    settings: Settings,
+    clients: AwsClients,
+    function: FunctionIdentity,
+    now: Callable[[], datetime] = utcnow,
+) -> dict[str, Any]:
+    event_id = event.get("id") if isinstance(event, dict) else None
+    with log_context(event_id=event_id):
+        try:
+            parsed = parse_event(event, function)
+        except InvalidEvent as exc:
+            log(logging.ERROR, "rejected event", reason=str(exc), event=event)
+            raise
+        wanted, reason = parsed.requests_isolation(settings.isolation_tag_key, settings.isolation_tag_value)
+        if not wanted:
+            log(logging.INFO, "event does not request isolation; nothing to do", reason=reason)
+            return {"event_id": parsed.event_id, "action": "none", "reason": reason, "instances": []}
+
+        results: list[dict[str, Any]] = []
+        for instance_id in parsed.instance_ids:
+            with log_context(instance_id=instance_id):
+                try:
+                    results.append(
+                        isolate_instance(
+                            clients.ec2, instance_id, settings, event_id=parsed.event_id, now=now
+                        )
+                    )
+                except InstanceIsolationFailed as exc:
+                    log(logging.ERROR, "isolation incomplete", failures=exc.failures, result=exc.result)
+                    results.append(exc.result)
+                except Exception as exc:
+                    log(logging.ERROR, "isolation failed", exc_info=True)
+                    failure = {"isolation": f"{type(exc).__name__}: {exc}"}
+                    results.append({"instance_id": instance_id, "status": "failed", "failures": failure})
+        summary = {"event_id": parsed.event_id, "action": "isolate", "instances": results}
+        if any(r["status"] == "failed" for r in results):
+            log(logging.ERROR, "event not fully handled", summary=summary)
+            raise EventIsolationFailed(summary)
+        log(logging.INFO, "event handled", summary=summary)
+        return summary

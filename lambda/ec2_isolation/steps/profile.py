@@ -1,0 +1,74 @@
+"""Swapping the instance profile for the deny-all isolation profile."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ec2_isolation.errors import ProfileVerificationFailed
+from ec2_isolation.log import log
+from ec2_isolation.steps import requires
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import IamInstanceProfileAssociationTypeDef
+
+#: association states that mean "this profile is (becoming) the instance's profile"
+ACTIVE_STATES = frozenset({"associating", "associated"})
+
+
+@dataclass
+class ProfileOutcome:
+    previous_arn: str | None
+    association_id: str
+    changed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "previous_arn": self.previous_arn,
+            "association_id": self.association_id,
+            "changed": self.changed,
+        }
+
+
+def active_associations(ec2: EC2Client, instance_id: str) -> list[IamInstanceProfileAssociationTypeDef]:
+    """The instance's current associations; EC2's answer, not DescribeInstances (which can lag)."""
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    return [a for a in associations if a.get("State") in ACTIVE_STATES]
+
+
+def _arn(association: IamInstanceProfileAssociationTypeDef) -> str:
+    return association.get("IamInstanceProfile", {}).get("Arn", "")
+
+
+@requires(
+    "ec2:DescribeIamInstanceProfileAssociations",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "iam:PassRole",
+)
+def swap_instance_profile(ec2: EC2Client, instance_id: str, profile_arn: str) -> ProfileOutcome:
+    """Replace the instance's profile with ``profile_arn`` (or associate it when there is none); verify."""
+    current = active_associations(ec2, instance_id)
+    previous_arn = _arn(current[0]) if current else None
+    if len(current) == 1 and previous_arn == profile_arn:
+        return ProfileOutcome(previous_arn, current[0]["AssociationId"], changed=False)
+    if current:
+        association = ec2.replace_iam_instance_profile_association(
+            IamInstanceProfile={"Arn": profile_arn}, AssociationId=current[0]["AssociationId"]
+        )["IamInstanceProfileAssociation"]
+    else:
+        association = ec2.associate_iam_instance_profile(
+            IamInstanceProfile={"Arn": profile_arn}, InstanceId=instance_id
+        )["IamInstanceProfileAssociation"]
+    after = active_associations(ec2, instance_id)
+    if [_arn(a) for a in after] != [profile_arn]:
+        raise ProfileVerificationFailed(
+            f"{instance_id} reports profiles {[_arn(a) for a in after]} after the swap, not [{profile_arn}]"
+        )
+    outcome = ProfileOutcome(previous_arn, association["AssociationId"], changed=True)
+    log(logging.INFO, "swapped instance profile", **outcome.as_dict())
+    return outcome

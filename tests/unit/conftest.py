@@ -1,0 +1,251 @@
+"""Fixtures for the handler's unit tests: a moto-backed account with a VPC, an isolation instance profile
+and a way to launch instances the way real ones look (explicit network interfaces)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ec2_isolation.clients import AwsClients
+from ec2_isolation.config import Settings
+from ec2_isolation.events import FunctionIdentity
+from ec2_isolation.handler import handle
+from tests.fixtures.events import ACCOUNT, REGION
+
+AMI = "ami-12c6146b"
+FIXED_NOW = "2026-11-28T05:13:00+00:00"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ec2-isolation"
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ec2() -> Any:
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def iam() -> Any:
+    return boto3.client("iam")
+
+
+def _profile(iam: Any, name: str) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    arn: str = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return arn
+
+
+@pytest.fixture
+def isolation_profile_arn(iam: Any) -> str:
+    return _profile(iam, "ec2-isolation-isolation")
+
+
+@pytest.fixture
+def app_profile_arn(iam: Any) -> str:
+    """The instance profile a compromised workload had before isolation."""
+    return _profile(iam, "web-app")
+
+
+@pytest.fixture
+def settings(isolation_profile_arn: str) -> Settings:
+    return Settings(
+        isolation_tag_key="SecurityIsolation",
+        isolation_tag_value="Isolate",
+        status_tag_prefix="SecurityIsolation:",
+        isolation_security_group_name="ec2-isolation-isolation",
+        isolation_instance_profile_arn=isolation_profile_arn,
+        managed_tag_key="SecurityIsolation:ManagedBy",
+        managed_tag_value="ec2-isolation",
+        resource_tags={"team": "security", "cost-center": "ir"},
+    )
+
+
+@pytest.fixture
+def function_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment the Terraform module gives the function."""
+    env = {
+        "ISOLATION_TAG_KEY": settings.isolation_tag_key,
+        "ISOLATION_TAG_VALUE": settings.isolation_tag_value,
+        "STATUS_TAG_PREFIX": settings.status_tag_prefix,
+        "ISOLATION_SECURITY_GROUP_NAME": settings.isolation_security_group_name,
+        "ISOLATION_INSTANCE_PROFILE_ARN": settings.isolation_instance_profile_arn,
+        "MANAGED_TAG_KEY": settings.managed_tag_key,
+        "MANAGED_TAG_VALUE": settings.managed_tag_value,
+        "RESOURCE_TAGS": json.dumps(dict(settings.resource_tags)),
+        "LOG_LEVEL": "INFO",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@dataclass
+class Network:
+    vpc_id: str
+    subnet_id: str
+    app_group_id: str
+    db_group_id: str
+
+
+def make_network(ec2: Any, cidr: str = "10.0.0.0/16") -> Network:
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    subnet_cidr = cidr.replace("0.0/16", "1.0/24")
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
+    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc_id)["GroupId"]
+    db = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=app,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
+    return Network(vpc_id, subnet_id, app, db)
+
+
+@pytest.fixture
+def network(ec2: Any) -> Network:
+    return make_network(ec2)
+
+
+Launch = Callable[..., str]
+
+
+@pytest.fixture
+def launch(ec2: Any, network: Network) -> Launch:
+    """Launch an instance with one ENI per entry of ``enis`` (each a list of group ids)."""
+
+    def _launch(
+        enis: Sequence[Sequence[str]] | None = None,
+        profile_arn: str | None = None,
+        net: Network | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        net = net or network
+        enis = enis if enis is not None else [[net.app_group_id]]
+        kwargs: dict[str, Any] = {
+            "ImageId": AMI,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "InstanceType": "t3.micro",
+            "NetworkInterfaces": [
+                {"DeviceIndex": i, "SubnetId": net.subnet_id, "Groups": list(groups)}
+                for i, groups in enumerate(enis)
+            ],
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in (tags or {"Name": "web-01"}).items()],
+                }
+            ],
+        }
+        if profile_arn:
+            kwargs["IamInstanceProfile"] = {"Arn": profile_arn}
+        instance_id: str = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
+        return instance_id
+
+    return _launch
+
+
+@pytest.fixture
+def clients() -> AwsClients:
+    return AwsClients()
+
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+@pytest.fixture
+def invoke(settings: Settings, clients: AwsClients) -> Invoke:
+    """Run the handler in-process against the emulator, as the Lambda runtime would."""
+    from datetime import datetime
+
+    function = FunctionIdentity.from_function_arn(FUNCTION_ARN)
+
+    def _invoke(event: Any) -> dict[str, Any]:
+        return handle(
+            event,
+            settings=settings,
+            clients=clients,
+            function=function,
+            now=lambda: datetime.fromisoformat(FIXED_NOW),
+        )
+
+    return _invoke
+
+
+# ---- reading emulator state -------------------------------------------------------------------------
+
+
+def eni_groups(ec2: Any, instance_id: str) -> dict[str, list[str]]:
+    """Groups per ENI of the instance, by ENI id."""
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )
+    return {
+        e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in enis["NetworkInterfaces"]
+    }
+
+
+def enis_on_group(ec2: Any, group_id: str) -> set[str]:
+    """ENIs EC2 reports on ``group_id`` (the group-id filter is faithful in moto)."""
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group_id]}])
+    return {e["NetworkInterfaceId"] for e in enis["NetworkInterfaces"]}
+
+
+def groups_named(ec2: Any, name: str, vpc_id: str | None = None) -> list[dict[str, Any]]:
+    filters = [{"Name": "group-name", "Values": [name]}]
+    if vpc_id:
+        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    groups: list[dict[str, Any]] = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+    return groups
+
+
+def group_rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [group_id]}]
+    )["SecurityGroupRules"]
+    return rules
+
+
+def profile_arns(ec2: Any, instance_id: str) -> list[str]:
+    """Active instance-profile associations (trusted over DescribeInstances, which lags in moto)."""
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )
+    return [
+        a["IamInstanceProfile"]["Arn"]
+        for a in associations["IamInstanceProfileAssociations"]
+        if a["State"] in ("associating", "associated")
+    ]
+
+
+def tags_of(ec2: Any, instance_id: str) -> dict[str, str]:
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
