@@ -7,7 +7,7 @@ export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check clean
+.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ package: ## Rebuild the committed, reproducible Lambda zip
 
 package-check: ## Fail when the committed Lambda zip is stale
 	$(PYTHON) lambda/build.py --check
+
+docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from variables.tf and outputs.tf
+	$(PY) tools/docs.py
 
 clean: ## Remove the virtualenv, caches and Terraform working directories
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

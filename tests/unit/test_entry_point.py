@@ -68,7 +68,9 @@ def test_a_failure_log_line_carries_the_traceback() -> None:
     try:
         raise ValueError("boom")
     except ValueError:
-        record = logging.LogRecord("ec2_isolation", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        record = logging.LogRecord(
+            "ec2_isolation", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
+        )
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "ERROR"
     assert "ValueError: boom" in line["exception"]

@@ -1,0 +1,54 @@
+output "lambda_function_arn" {
+  description = "ARN of the isolation Lambda function."
+  value       = module.ec2_isolation.lambda_function_arn
+}
+
+output "lambda_function_name" {
+  description = "Name of the isolation Lambda function."
+  value       = module.ec2_isolation.lambda_function_name
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the Lambda's execution role."
+  value       = module.ec2_isolation.lambda_role_arn
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule that triggers the isolation."
+  value       = module.ec2_isolation.event_rule_arn
+}
+
+output "event_rule_name" {
+  description = "Name of the EventBridge rule that triggers the isolation."
+  value       = module.ec2_isolation.event_rule_name
+}
+
+output "log_group_name" {
+  description = "Name of the Lambda's log group."
+  value       = module.ec2_isolation.log_group_name
+}
+
+output "isolation_role_arn" {
+  description = "ARN of the deny-all role of isolated instances."
+  value       = module.ec2_isolation.isolation_role_arn
+}
+
+output "isolation_instance_profile_arn" {
+  description = "ARN of the instance profile given to isolated instances."
+  value       = module.ec2_isolation.isolation_instance_profile_arn
+}
+
+output "isolation_instance_profile_name" {
+  description = "Name of the instance profile given to isolated instances."
+  value       = module.ec2_isolation.isolation_instance_profile_name
+}
+
+output "isolation_security_group_name" {
+  description = "Name of the isolation security group the Lambda creates per VPC."
+  value       = module.ec2_isolation.isolation_security_group_name
+}
+
+output "status_tag_prefix" {
+  description = "Prefix of the status tags the Lambda writes on isolated instances."
+  value       = module.ec2_isolation.status_tag_prefix
+}

@@ -1,0 +1,121 @@
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+# The region of the provider. `data.aws_region` has no attribute that is valid on hashicorp/aws 5.x
+# without being deprecated on 6.x (`name` and `id` are deprecated in 6.x, `region` does not exist in
+# 5.x); `aws_service` has had a non-deprecated `region` attribute, defaulting to the provider's
+# region, on both. It is computed locally by the provider: no API call.
+data "aws_service" "ec2" {
+  service_id = "ec2"
+}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_service.ec2.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  # Tags written by the Lambda: its status tags on the instance ("<key>:<suffix>"), and the managed-by
+  # tag on the isolation security groups it creates (the only groups it may revoke rules from).
+  status_tag_prefix             = "${var.isolation_tag_key}:"
+  managed_tag_key               = "${var.isolation_tag_key}:ManagedBy"
+  isolation_security_group_name = coalesce(var.isolation_security_group_name, "${var.name}-isolation")
+
+  lambda_role_name    = "${var.name}-lambda"
+  isolation_role_name = "${var.name}-isolation"
+  event_rule_name     = "${var.name}-on-isolation-tag"
+  # Lambda's default log group name: the function logs there without a logging_config block.
+  log_group_name = "/aws/lambda/${var.name}"
+
+  # ARNs are built from names rather than taken from resource attributes so that the IAM policy is
+  # fully known at plan time (reviewable in the plan).
+  arn_prefix_ec2     = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+  log_group_arn      = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+  isolation_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.isolation_role_name}"
+  # Known at plan time, unlike aws_iam_instance_profile.isolation.arn, so the Lambda's environment is
+  # too; a postcondition on the instance profile checks it against the real ARN.
+  isolation_instance_profile_arn = "arn:${local.partition}:iam::${local.account_id}:instance-profile${var.iam_role_path}${local.isolation_role_name}"
+
+  lambda_package = "${path.module}/lambda/dist/ec2_isolation.zip"
+
+  # An analyst setting (or changing) the isolation tag to the isolation value on an EC2 instance.
+  event_pattern = {
+    source      = ["aws.tag"]
+    detail-type = ["Tag Change on Resource"]
+    detail = {
+      service          = ["ec2"]
+      resource-type    = ["instance"]
+      changed-tag-keys = [var.isolation_tag_key]
+      tags = {
+        (var.isolation_tag_key) = [var.isolation_tag_value]
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "this" {
+  name          = local.event_rule_name
+  description   = "Isolates an EC2 instance when its ${var.isolation_tag_key} tag is set to ${var.isolation_tag_value}."
+  event_pattern = jsonencode(local.event_pattern)
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "this" {
+  rule      = aws_cloudwatch_event_rule.this.name
+  target_id = "isolation-lambda"
+  arn       = aws_lambda_function.this.arn
+}
+
+resource "aws_lambda_permission" "events" {
+  statement_id  = "AllowInvokeFromIsolationTagRule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.this.arn
+}
+
+# Created before the function so that Terraform, not the Lambda service, owns the log group (retention,
+# encryption, tags, and deletion with the module).
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  function_name    = var.name
+  description      = "Isolates the EC2 instances an analyst tags with ${var.isolation_tag_key}."
+  role             = aws_iam_role.lambda.arn
+  runtime          = "python3.12"
+  handler          = "ec2_isolation.handler.lambda_handler"
+  filename         = local.lambda_package
+  source_code_hash = filebase64sha256(local.lambda_package)
+  architectures    = [var.lambda_architecture]
+  timeout          = var.lambda_timeout
+  memory_size      = var.lambda_memory_size
+
+  environment {
+    variables = {
+      ISOLATION_TAG_KEY              = var.isolation_tag_key
+      ISOLATION_TAG_VALUE            = var.isolation_tag_value
+      STATUS_TAG_PREFIX              = local.status_tag_prefix
+      ISOLATION_SECURITY_GROUP_NAME  = local.isolation_security_group_name
+      ISOLATION_INSTANCE_PROFILE_ARN = local.isolation_instance_profile_arn
+      MANAGED_TAG_KEY                = local.managed_tag_key
+      MANAGED_TAG_VALUE              = var.name
+      RESOURCE_TAGS                  = jsonencode(var.tags)
+      LOG_LEVEL                      = var.log_level
+    }
+  }
+
+  tags = var.tags
+
+  # The log group must exist before the first invocation, the role must be able to write to it, and
+  # the instance profile named in the environment must exist.
+  depends_on = [
+    aws_cloudwatch_log_group.this,
+    aws_iam_role_policy.lambda,
+    aws_iam_instance_profile.isolation,
+  ]
+}

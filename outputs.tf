@@ -1,0 +1,54 @@
+output "lambda_function_arn" {
+  description = "ARN of the isolation Lambda function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "lambda_function_name" {
+  description = "Name of the isolation Lambda function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the Lambda's execution role."
+  value       = aws_iam_role.lambda.arn
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule that matches the isolation tag being set on an EC2 instance."
+  value       = aws_cloudwatch_event_rule.this.arn
+}
+
+output "event_rule_name" {
+  description = "Name of the EventBridge rule that matches the isolation tag being set on an EC2 instance."
+  value       = aws_cloudwatch_event_rule.this.name
+}
+
+output "log_group_name" {
+  description = "Name of the CloudWatch Logs log group of the Lambda."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "isolation_role_arn" {
+  description = "ARN of the deny-all IAM role that isolated instances get through the isolation instance profile."
+  value       = aws_iam_role.isolation.arn
+}
+
+output "isolation_instance_profile_arn" {
+  description = "ARN of the instance profile that replaces the instance profile of isolated instances."
+  value       = aws_iam_instance_profile.isolation.arn
+}
+
+output "isolation_instance_profile_name" {
+  description = "Name of the instance profile that replaces the instance profile of isolated instances."
+  value       = aws_iam_instance_profile.isolation.name
+}
+
+output "isolation_security_group_name" {
+  description = "Name of the rule-less security group the Lambda creates in an isolated instance's VPC."
+  value       = local.isolation_security_group_name
+}
+
+output "status_tag_prefix" {
+  description = "Prefix of the status tags the Lambda writes on the instances it isolates (\"<isolation tag key>:\")."
+  value       = local.status_tag_prefix
+}

@@ -1,0 +1,143 @@
+"""Session fixtures for the Terraform tests: one temporary copy of the module, initialised and planned
+once per session, offline (provider from the local mirror, fake credentials, STS answered by a stub).
+
+Nothing is written into the repository: every terraform command runs in a copy under pytest's
+temporary directory. Without the terraform binary, or without the Lambda package the module deploys,
+the tests fail (they are never silently skipped).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.terraform.plan import Plan
+from tools import tfcli
+
+LAMBDA_PACKAGE = tfcli.REPO_ROOT / "lambda" / "dist" / "ec2_isolation.zip"
+EXAMPLE = Path("examples") / "basic"
+
+# A configuration calling the module with every input changed from its default (written into a copy,
+# next to examples/basic so that the module is at ../../).
+CUSTOM_CONFIG_DIR = Path("examples") / "custom-inputs-test"
+CUSTOM_REGION = "eu-west-1"
+CUSTOM_INPUTS_TF = """
+provider "aws" {
+  region = "eu-west-1"
+}
+
+module "ec2_isolation" {
+  source = "../../"
+
+  name                          = "ir-quarantine"
+  isolation_tag_key             = "Quarantine"
+  isolation_tag_value           = "Now"
+  isolation_security_group_name = "quarantine-no-traffic"
+  log_retention_in_days         = 30
+  log_kms_key_arn               = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-12345678"
+  log_level                     = "DEBUG"
+  lambda_timeout                = 120
+  lambda_memory_size            = 512
+  lambda_architecture           = "x86_64"
+  iam_role_path                 = "/security/"
+  permissions_boundary_arn      = "arn:aws:iam::123456789012:policy/boundary"
+  tags                          = { Team = "incident-response" }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A temporary copy of the module and the environment to run terraform in it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def terraform(
+        self, args: Sequence[str], directory: Path | str = ".", *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return tfcli.run_terraform(args, cwd=self.root / directory, env=self.env, check=check)
+
+    def init(self, directory: Path | str = ".") -> Path:
+        self.terraform(["init", "-backend=false", "-input=false"], directory)
+        return self.root / directory
+
+
+@pytest.fixture(scope="session")
+def terraform_bin() -> str:
+    """The terraform binary; the test fails (not skips) when it is missing."""
+    try:
+        return tfcli.terraform_binary()
+    except tfcli.TerraformNotFoundError as error:
+        pytest.fail(f"{error}. The Terraform tests need it and are not skipped without it.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def lambda_package() -> Path:
+    """The Lambda zip the module deploys: validate and plan hash it (its content does not matter)."""
+    if not LAMBDA_PACKAGE.is_file():
+        pytest.fail(
+            f"{LAMBDA_PACKAGE.relative_to(tfcli.REPO_ROOT)} is missing: run `make package` to build it "
+            "(the module's aws_lambda_function hashes it, so validate and plan need it).",
+            pytrace=False,
+        )
+    return LAMBDA_PACKAGE
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory, terraform_bin: str) -> dict[str, str]:
+    """Hermetic environment: CLI config with the provider mirror (when found), fake AWS credentials."""
+    return tfcli.terraform_env(tmp_path_factory.mktemp("terraform-cli"))
+
+
+def _workspace(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Workspace:
+    return Workspace(tfcli.copy_module_tree(tmp_path_factory.mktemp(name) / "module"), env)
+
+
+@pytest.fixture(scope="session")
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Workspace:
+    """A pristine copy of the module (no override file): for fmt/validate."""
+    return _workspace(tmp_path_factory, "pristine", terraform_env)
+
+
+@pytest.fixture(scope="session")
+def initialized_root(workspace: Workspace) -> Path:
+    """The root module of the pristine copy, after `terraform init -backend=false`."""
+    return workspace.init()
+
+
+@pytest.fixture(scope="session")
+def initialized_example(workspace: Workspace) -> Path:
+    """examples/basic in the pristine copy, after `terraform init -backend=false`."""
+    return workspace.init(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def plan_workspace(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Workspace:
+    """A second copy of the module, into which the offline provider overrides are written."""
+    return _workspace(tmp_path_factory, "plan", terraform_env)
+
+
+@pytest.fixture(scope="session")
+def example_plan(plan_workspace: Workspace) -> Plan:
+    """The offline plan of examples/basic (defaults of the module, tags of the example)."""
+    result = tfcli.offline_plan(plan_workspace.root / EXAMPLE, plan_workspace.env)
+    return Plan(result.plan, result.sts_actions)
+
+
+@pytest.fixture(scope="session")
+def custom_plan(plan_workspace: Workspace) -> Plan:
+    """The offline plan of a configuration that sets every input of the module."""
+    directory = plan_workspace.root / CUSTOM_CONFIG_DIR
+    directory.mkdir()
+    (directory / "main.tf").write_text(CUSTOM_INPUTS_TF, encoding="utf-8")
+    result = tfcli.offline_plan(directory, plan_workspace.env)
+    return Plan(result.plan, result.sts_actions)

@@ -1,0 +1,400 @@
+"""Assertions on offline plans (`terraform show -json`) of examples/basic and of a fully customised call.
+
+The plans are made once per session (see conftest.py) with fake credentials; the only API call,
+`sts:GetCallerIdentity` for `data.aws_caller_identity`, is answered by a local stub with the account
+id 123456789012, so every ARN in the IAM policies is known at plan time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.terraform.plan import Plan, as_set, statements_by_sid
+from tools import tfcli
+
+pytestmark = pytest.mark.terraform
+
+ACCOUNT = tfcli.FAKE_ACCOUNT_ID
+REGION = "us-east-1"  # region of examples/basic (its variable's default)
+
+EXPECTED_RESOURCES = {
+    "aws_cloudwatch_event_rule.this",
+    "aws_cloudwatch_event_target.this",
+    "aws_lambda_permission.events",
+    "aws_cloudwatch_log_group.this",
+    "aws_lambda_function.this",
+    "aws_iam_role.lambda",
+    "aws_iam_role_policy.lambda",
+    "aws_iam_role.isolation",
+    "aws_iam_role_policy.isolation",
+    "aws_iam_instance_profile.isolation",
+}
+TAGGABLE_RESOURCES = {
+    "aws_cloudwatch_event_rule.this",
+    "aws_cloudwatch_log_group.this",
+    "aws_lambda_function.this",
+    "aws_iam_role.lambda",
+    "aws_iam_role.isolation",
+    "aws_iam_instance_profile.isolation",
+}
+EXPECTED_OUTPUTS = {
+    "lambda_function_arn",
+    "lambda_function_name",
+    "lambda_role_arn",
+    "event_rule_arn",
+    "event_rule_name",
+    "log_group_name",
+    "isolation_role_arn",
+    "isolation_instance_profile_arn",
+    "isolation_instance_profile_name",
+    "isolation_security_group_name",
+    "status_tag_prefix",
+}
+
+
+def expected_event_pattern(key: str, value: str) -> dict[str, Any]:
+    return {
+        "source": ["aws.tag"],
+        "detail-type": ["Tag Change on Resource"],
+        "detail": {
+            "service": ["ec2"],
+            "resource-type": ["instance"],
+            "changed-tag-keys": [key],
+            "tags": {key: [value]},
+        },
+    }
+
+
+def example_tags(plan: Plan) -> dict[str, str]:
+    """The tags examples/basic passes to the module, read from its configuration in the plan."""
+    call = plan.data["configuration"]["root_module"]["module_calls"]["ec2_isolation"]
+    tags: dict[str, str] = call["expressions"]["tags"]["constant_value"]
+    return tags
+
+
+# --------------------------------------------------------------------------------------------------
+# examples/basic: the module's defaults
+# --------------------------------------------------------------------------------------------------
+
+
+def test_plan_needs_no_network_but_the_sts_stub(example_plan: Plan) -> None:
+    """Given fake credentials and no network, when examples/basic is planned, then the plan is complete
+    and the provider's only API call was GetCallerIdentity (answered locally)."""
+    assert example_plan.data["complete"] is True
+    assert example_plan.data["errored"] is False
+    assert set(example_plan.sts_actions) == {"GetCallerIdentity"}
+
+
+def test_plan_creates_exactly_the_module_resources(example_plan: Plan) -> None:
+    """Given a new deployment, then the plan creates the module's ten resources and nothing else."""
+    changes = example_plan.resource_changes
+
+    assert set(changes) == {f"module.ec2_isolation.{address}" for address in EXPECTED_RESOURCES}
+    assert {address: change["change"]["actions"] for address, change in changes.items()} == {
+        address: ["create"] for address in changes
+    }
+
+
+def test_event_rule_matches_the_default_isolation_tag(example_plan: Plan) -> None:
+    """Then the rule matches EC2 instances whose SecurityIsolation tag changed to Isolate, and only that."""
+    rule = example_plan.after("aws_cloudwatch_event_rule.this")
+
+    assert json.loads(rule["event_pattern"]) == expected_event_pattern("SecurityIsolation", "Isolate")
+    assert rule["event_bus_name"] == "default"
+    assert rule["name"] == "ec2-isolation-on-isolation-tag"
+
+
+def test_event_target_invokes_the_function(example_plan: Plan) -> None:
+    """Then the rule's target is the Lambda function."""
+    assert "aws_cloudwatch_event_rule.this.name" in example_plan.references(
+        "aws_cloudwatch_event_target.this", "rule"
+    )
+    assert "aws_lambda_function.this.arn" in example_plan.references(
+        "aws_cloudwatch_event_target.this", "arn"
+    )
+
+
+def test_permission_lets_only_the_rule_invoke_the_function(example_plan: Plan) -> None:
+    """Then EventBridge may invoke the function, for this rule only (source_arn is the rule's ARN)."""
+    permission = example_plan.after("aws_lambda_permission.events")
+
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["function_name"] == "ec2-isolation"
+    assert example_plan.after_unknown("aws_lambda_permission.events")["source_arn"] is True
+    assert "aws_cloudwatch_event_rule.this.arn" in example_plan.references(
+        "aws_lambda_permission.events", "source_arn"
+    )
+
+
+def test_lambda_function_settings(example_plan: Plan) -> None:
+    """Then the function runs the packaged handler on Python 3.12 / arm64 with the default sizing."""
+    function = example_plan.after("aws_lambda_function.this")
+
+    assert function["function_name"] == "ec2-isolation"
+    assert function["runtime"] == "python3.12"
+    assert function["handler"] == "ec2_isolation.handler.lambda_handler"
+    assert function["architectures"] == ["arm64"]
+    assert function["timeout"] == 60
+    assert function["memory_size"] == 256
+    assert function["filename"].endswith("lambda/dist/ec2_isolation.zip")
+    assert function["source_code_hash"]
+    assert "aws_iam_role.lambda.arn" in example_plan.references("aws_lambda_function.this", "role")
+
+
+def test_lambda_environment(example_plan: Plan) -> None:
+    """Then the function gets exactly the settings the handler reads, all known at plan time."""
+    (environment,) = example_plan.after("aws_lambda_function.this")["environment"]
+    profile_arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/ec2-isolation-isolation"
+
+    assert environment["variables"] == {
+        "ISOLATION_TAG_KEY": "SecurityIsolation",
+        "ISOLATION_TAG_VALUE": "Isolate",
+        "STATUS_TAG_PREFIX": "SecurityIsolation:",
+        "ISOLATION_SECURITY_GROUP_NAME": "ec2-isolation-isolation",
+        "ISOLATION_INSTANCE_PROFILE_ARN": profile_arn,
+        "MANAGED_TAG_KEY": "SecurityIsolation:ManagedBy",
+        "MANAGED_TAG_VALUE": "ec2-isolation",
+        "RESOURCE_TAGS": json.dumps(example_tags(example_plan), separators=(",", ":"), sort_keys=True),
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def test_log_group_is_created_before_the_function(example_plan: Plan) -> None:
+    """Then the function's default log group is managed (365 days, default encryption) and created first."""
+    log_group = example_plan.after("aws_cloudwatch_log_group.this")
+    function_config = example_plan.configuration("aws_lambda_function.this")
+
+    assert log_group["name"] == "/aws/lambda/ec2-isolation"
+    assert log_group["retention_in_days"] == 365
+    assert log_group["kms_key_id"] is None
+    assert "aws_cloudwatch_log_group.this" in function_config["depends_on"]
+    assert "aws_iam_role_policy.lambda" in function_config["depends_on"]
+
+
+def test_example_tags_reach_every_taggable_resource(example_plan: Plan) -> None:
+    """Given the example's tags, then every resource that has tags gets exactly them."""
+    tags = example_tags(example_plan)
+    tagged = {
+        change["address"].removeprefix("module.ec2_isolation."): change["change"]["after"]["tags"]
+        for change in example_plan.resource_changes.values()
+        if "tags" in change["change"]["after"]
+    }
+
+    assert tags
+    assert set(tagged) == TAGGABLE_RESOURCES
+    assert tagged == dict.fromkeys(TAGGABLE_RESOURCES, tags)
+
+
+def test_outputs(example_plan: Plan) -> None:
+    """Then the example exposes the module's outputs; the names known at plan time have their values."""
+    outputs = example_plan.data["output_changes"]
+
+    assert set(outputs) == EXPECTED_OUTPUTS
+    assert outputs["status_tag_prefix"]["after"] == "SecurityIsolation:"
+    assert outputs["isolation_security_group_name"]["after"] == "ec2-isolation-isolation"
+    assert outputs["lambda_function_name"]["after"] == "ec2-isolation"
+    assert outputs["log_group_name"]["after"] == "/aws/lambda/ec2-isolation"
+    assert outputs["isolation_instance_profile_name"]["after"] == "ec2-isolation-isolation"
+
+
+def test_lambda_role_trusts_lambda_from_this_account_only(example_plan: Plan) -> None:
+    """Then only the Lambda service, on behalf of this account, can assume the execution role."""
+    role = example_plan.after("aws_iam_role.lambda")
+    (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+
+    assert role["name"] == "ec2-isolation-lambda"
+    assert role["path"] == "/"
+    assert role["permissions_boundary"] is None
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
+    """Then the execution role can do exactly what isolating an instance needs, scoped as tightly as
+    EC2 allows, in this account and region."""
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    statements = statements_by_sid(example_plan.policy("aws_iam_role_policy.lambda"))
+
+    expected: dict[str, tuple[set[str], set[str], dict[str, Any] | None]] = {
+        "Logs": (
+            {"logs:CreateLogStream", "logs:PutLogEvents"},
+            {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ec2-isolation:*"},
+            None,
+        ),
+        "Describe": (
+            {
+                "ec2:DescribeInstances",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSecurityGroupRules",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeIamInstanceProfileAssociations",
+            },
+            {"*"},
+            None,
+        ),
+        "CreateIsolationGroup": (
+            {"ec2:CreateSecurityGroup"},
+            {f"{ec2}:vpc/*", f"{ec2}:security-group/*"},
+            None,
+        ),
+        "TagIsolationGroupOnCreate": (
+            {"ec2:CreateTags"},
+            {f"{ec2}:security-group/*"},
+            {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}},
+        ),
+        "SealIsolationGroup": (
+            {"ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"},
+            {f"{ec2}:security-group/*"},
+            {"StringEquals": {"aws:ResourceTag/SecurityIsolation:ManagedBy": "ec2-isolation"}},
+        ),
+        "MoveEnis": (
+            {"ec2:ModifyNetworkInterfaceAttribute"},
+            {f"{ec2}:network-interface/*", f"{ec2}:security-group/*", f"{ec2}:instance/*"},
+            None,
+        ),
+        "SwapInstanceProfile": (
+            {"ec2:AssociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"},
+            {f"{ec2}:instance/*"},
+            None,
+        ),
+        "TagInstanceStatus": (
+            {"ec2:CreateTags"},
+            {f"{ec2}:instance/*"},
+            {
+                "ForAllValues:StringLike": {"aws:TagKeys": "SecurityIsolation:*"},
+                "Null": {"aws:TagKeys": "false"},
+            },
+        ),
+        "PassIsolationRole": (
+            {"iam:PassRole"},
+            {f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-isolation"},
+            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+    }
+    actual = {
+        sid: (as_set(statement["Action"]), as_set(statement["Resource"]), statement.get("Condition"))
+        for sid, statement in statements.items()
+    }
+
+    assert actual == expected
+    assert {statement["Effect"] for statement in statements.values()} == {"Allow"}
+    assert not any(
+        "NotAction" in statement or "NotResource" in statement for statement in statements.values()
+    )
+
+
+def test_status_tags_cannot_rewrite_the_trigger_tag(example_plan: Plan) -> None:
+    """Then the only instance tags the Lambda may write start with "<key>:", so not the trigger tag itself."""
+    statements = statements_by_sid(example_plan.policy("aws_iam_role_policy.lambda"))
+    instance_tagging = [
+        statement
+        for statement in statements.values()
+        if "ec2:CreateTags" in as_set(statement["Action"])
+        and any(resource.endswith(":instance/*") for resource in as_set(statement["Resource"]))
+    ]
+
+    assert [statement["Sid"] for statement in instance_tagging] == ["TagInstanceStatus"]
+    (pattern,) = as_set(instance_tagging[0]["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"])
+    assert pattern == "SecurityIsolation:*"
+    assert not "SecurityIsolation".startswith(pattern.rstrip("*"))
+
+
+def test_isolation_role_denies_everything(example_plan: Plan) -> None:
+    """Then isolated instances get a profile whose role only EC2 can assume and which denies every action."""
+    role = example_plan.after("aws_iam_role.isolation")
+    (trust,) = json.loads(role["assume_role_policy"])["Statement"]
+    (deny,) = example_plan.policy("aws_iam_role_policy.isolation")["Statement"]
+    profile = example_plan.after("aws_iam_instance_profile.isolation")
+
+    assert role["name"] == "ec2-isolation-isolation"
+    assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert {key: deny[key] for key in ("Effect", "Action", "Resource")} == {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+    }
+    assert "Condition" not in deny
+    assert profile["name"] == "ec2-isolation-isolation"
+    assert "aws_iam_role.isolation.name" in example_plan.references(
+        "aws_iam_instance_profile.isolation", "role"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Every input set: the variables reach the resources
+# --------------------------------------------------------------------------------------------------
+
+
+def test_custom_tag_key_and_value_drive_the_rule(custom_plan: Plan) -> None:
+    """Given isolation_tag_key=Quarantine and isolation_tag_value=Now, then the rule matches those."""
+    rule = custom_plan.after("aws_cloudwatch_event_rule.this")
+
+    assert json.loads(rule["event_pattern"]) == expected_event_pattern("Quarantine", "Now")
+    assert rule["name"] == "ir-quarantine-on-isolation-tag"
+
+
+def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
+    """Given every input set, then the function's settings and environment follow them."""
+    function = custom_plan.after("aws_lambda_function.this")
+    (environment,) = function["environment"]
+
+    assert function["function_name"] == "ir-quarantine"
+    assert function["architectures"] == ["x86_64"]
+    assert function["timeout"] == 120
+    assert function["memory_size"] == 512
+    assert function["tags"] == {"Team": "incident-response"}
+    assert environment["variables"] == {
+        "ISOLATION_TAG_KEY": "Quarantine",
+        "ISOLATION_TAG_VALUE": "Now",
+        "STATUS_TAG_PREFIX": "Quarantine:",
+        "ISOLATION_SECURITY_GROUP_NAME": "quarantine-no-traffic",
+        "ISOLATION_INSTANCE_PROFILE_ARN": (
+            f"arn:aws:iam::{ACCOUNT}:instance-profile/security/ir-quarantine-isolation"
+        ),
+        "MANAGED_TAG_KEY": "Quarantine:ManagedBy",
+        "MANAGED_TAG_VALUE": "ir-quarantine",
+        "RESOURCE_TAGS": '{"Team":"incident-response"}',
+        "LOG_LEVEL": "DEBUG",
+    }
+
+
+def test_custom_inputs_reach_logs_and_iam(custom_plan: Plan) -> None:
+    """Given a KMS key, retention, role path, permissions boundary and region, then they are applied."""
+    log_group = custom_plan.after("aws_cloudwatch_log_group.this")
+    boundary = "arn:aws:iam::123456789012:policy/boundary"
+    roles = {name: custom_plan.after(f"aws_iam_role.{name}") for name in ("lambda", "isolation")}
+    statements = statements_by_sid(custom_plan.policy("aws_iam_role_policy.lambda"))
+    ec2 = f"arn:aws:ec2:eu-west-1:{ACCOUNT}"
+
+    assert log_group["name"] == "/aws/lambda/ir-quarantine"
+    assert log_group["retention_in_days"] == 30
+    assert log_group["kms_key_id"].startswith("arn:aws:kms:eu-west-1:123456789012:key/")
+    assert {
+        name: (role["name"], role["path"], role["permissions_boundary"]) for name, role in roles.items()
+    } == {
+        "lambda": ("ir-quarantine-lambda", "/security/", boundary),
+        "isolation": ("ir-quarantine-isolation", "/security/", boundary),
+    }
+    assert custom_plan.after("aws_iam_instance_profile.isolation")["path"] == "/security/"
+    assert (
+        statements["Logs"]["Resource"]
+        == f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/ir-quarantine:*"
+    )
+    assert as_set(statements["SwapInstanceProfile"]["Resource"]) == {f"{ec2}:instance/*"}
+    assert (
+        statements["PassIsolationRole"]["Resource"]
+        == f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-isolation"
+    )
+    assert statements["SealIsolationGroup"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/Quarantine:ManagedBy": "ir-quarantine"}
+    }
+    assert statements["TagInstanceStatus"]["Condition"]["ForAllValues:StringLike"] == {
+        "aws:TagKeys": "Quarantine:*"
+    }

@@ -1,0 +1,181 @@
+variable "name" {
+  description = "Name of the deployment. Used as the Lambda function name and as the prefix of every other resource name (IAM roles, instance profile, event rule), and as the value of the managed-by tag on the isolation security groups the Lambda creates."
+  type        = string
+  default     = "ec2-isolation"
+  nullable    = false
+
+  validation {
+    # 40 characters leaves room for the longest suffix ("-isolation") within the 64-character IAM role name limit.
+    condition     = length(var.name) >= 1 && length(var.name) <= 40 && can(regex("^[a-zA-Z0-9_-]+$", var.name))
+    error_message = "The name must be 1 to 40 characters of letters, digits, '_' and '-' (it prefixes IAM role names)."
+  }
+}
+
+variable "isolation_tag_key" {
+  description = "Key of the tag an analyst puts on an EC2 instance to have it isolated. The Lambda writes its status tags as \"<key>:<suffix>\" and marks the security groups it creates with \"<key>:ManagedBy\"."
+  type        = string
+  default     = "SecurityIsolation"
+  nullable    = false
+
+  validation {
+    # 128 (EC2 tag key limit) minus 32 characters reserved for ":" plus the longest status tag suffix.
+    condition     = length(var.isolation_tag_key) >= 1 && length(var.isolation_tag_key) <= 96
+    error_message = "The isolation tag key must be 1 to 96 characters long (the status tags \"<key>:<suffix>\" must fit in 128 characters)."
+  }
+
+  validation {
+    condition     = !startswith(lower(var.isolation_tag_key), "aws:")
+    error_message = "The isolation tag key must not start with \"aws:\" (reserved by AWS)."
+  }
+
+  validation {
+    condition     = can(regex("^[\\p{L}\\p{N}\\p{Zs}+=._:/@-]+$", var.isolation_tag_key))
+    error_message = "The isolation tag key may only contain letters, digits, spaces and + - = . _ : / @ (the EC2 tag character set)."
+  }
+}
+
+variable "isolation_tag_value" {
+  description = "Value of the isolation tag that triggers isolation (compared case-sensitively). Any other value of the tag is ignored."
+  type        = string
+  default     = "Isolate"
+  nullable    = false
+
+  validation {
+    condition     = length(var.isolation_tag_value) >= 1 && length(var.isolation_tag_value) <= 256
+    error_message = "The isolation tag value must be 1 to 256 characters long."
+  }
+
+  validation {
+    condition     = can(regex("^[\\p{L}\\p{N}\\p{Zs}+=._:/@-]+$", var.isolation_tag_value))
+    error_message = "The isolation tag value may only contain letters, digits, spaces and + - = . _ : / @ (the EC2 tag character set)."
+  }
+}
+
+variable "isolation_security_group_name" {
+  description = "Name of the egress- and ingress-free security group the Lambda creates (once per VPC) and moves the isolated instance's network interfaces to. Defaults to \"<name>-isolation\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.isolation_security_group_name == null || (
+      can(regex("^[a-zA-Z0-9 ._\\-:/()#,@\\[\\]+=&;{}!$*]{1,255}$", var.isolation_security_group_name)) &&
+      !startswith(lower(coalesce(var.isolation_security_group_name, "-")), "sg-")
+    )
+    error_message = "The security group name must be 1 to 255 characters of a-z A-Z 0-9 spaces and ._-:/()#,@[]+=&;{}!$* and must not start with \"sg-\"."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the Lambda's CloudWatch Logs log group, in days (0 keeps the logs forever)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "The log retention must be one of the values CloudWatch Logs accepts: 0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "log_kms_key_arn" {
+  description = "ARN of a KMS key to encrypt the Lambda's log group with. The key policy must allow the CloudWatch Logs service principal of the region. Null keeps the default CloudWatch Logs encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.log_kms_key_arn))
+    error_message = "The log KMS key must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias or key id."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the Lambda handler."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "The log level must be one of DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout of the Lambda function, in seconds."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900 && floor(var.lambda_timeout) == var.lambda_timeout
+    error_message = "The Lambda timeout must be a whole number of seconds between 10 and 900."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of the Lambda function, in MB."
+  type        = number
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
+    error_message = "The Lambda memory size must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set architecture of the Lambda function (the package is pure Python, so both work)."
+  type        = string
+  default     = "arm64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "The Lambda architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "iam_role_path" {
+  description = "Path of the two IAM roles and of the instance profile."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex("^/([\\x21-\\x7E]*/)?$", var.iam_role_path))
+    error_message = "The IAM path must start and end with \"/\" and contain only printable ASCII characters (at most 512)."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "ARN of an IAM managed policy to set as the permissions boundary of both IAM roles. Null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
+    error_message = "The permissions boundary must be an IAM policy ARN (arn:<partition>:iam::<account>:policy/<name>)."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every taggable resource of the module. The Lambda also puts them on the isolation security groups it creates."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    # 50 tags per EC2 resource, one of which is the managed-by tag on the isolation security groups.
+    condition     = length(var.tags) <= 49
+    error_message = "At most 49 tags: the isolation security groups also carry the module's managed-by tag (EC2 allows 50)."
+  }
+
+  validation {
+    condition = alltrue([
+      for key, value in var.tags :
+      length(key) >= 1 && length(key) <= 128 && length(value) <= 256 && !startswith(lower(key), "aws:")
+    ])
+    error_message = "Tag keys must be 1 to 128 characters and must not start with \"aws:\"; tag values at most 256 characters."
+  }
+}
