@@ -178,4 +178,11 @@ variable "tags" {
     ])
     error_message = "Tag keys must be 1 to 128 characters and must not start with \"aws:\"; tag values at most 256 characters."
   }
+
+  validation {
+    # The tags also travel to the Lambda in its RESOURCE_TAGS environment variable, and Lambda allows
+    # 4 KB of environment variables in all; the other variables take well under 1.5 KB.
+    condition     = length(jsonencode(var.tags)) <= 2500
+    error_message = "The tags take more than 2500 characters as JSON: the Lambda's environment (4 KB in all) cannot carry them."
+  }
 }

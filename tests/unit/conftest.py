@@ -4,8 +4,10 @@ and a way to launch instances the way real ones look (explicit network interface
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,6 +19,7 @@ from ec2_isolation.config import Settings
 from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, REGION
+from tests.fixtures.iam_calls import RECORD_ENV, SESSION, record_on
 
 AMI = "ami-12c6146b"
 FIXED_NOW = "2026-11-28T05:13:00+00:00"
@@ -175,7 +178,18 @@ def launch(ec2: Any, network: Network) -> Launch:
 
 @pytest.fixture
 def clients() -> AwsClients:
-    return AwsClients()
+    """The handler's clients; every call they make is recorded for the policy coverage test."""
+    handler_clients = AwsClients()
+    record_on(handler_clients.ec2)
+    return handler_clients
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dump_recorded_calls() -> Iterator[None]:
+    """When asked (the policy coverage test runs the unit tests in a subprocess), write the record."""
+    yield
+    if target := os.environ.get(RECORD_ENV):
+        SESSION.dump(Path(target))
 
 
 Invoke = Callable[[Any], dict[str, Any]]

@@ -1,0 +1,84 @@
+"""The execution role grants exactly the IAM actions the handler calls: none missing, none unused.
+
+Every containment step declares its actions (``@requires``); every AWS call the unit tests make is
+recorded with the step that made it (tests/fixtures/iam_calls.py). This test holds the planned policy
+against both, so a new call without a grant, a grant nobody uses, or a step calling beyond what it
+declares all fail here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ec2_isolation.steps import STEP_ACTIONS, required_actions
+from tests.fixtures.iam_calls import RECORD_ENV, SESSION, CallLog
+from tests.terraform.plan import Plan, as_set
+from tools.tfcli import REPO_ROOT
+
+pytestmark = [pytest.mark.terraform, pytest.mark.after_unit_tests]
+
+#: statements the handler's code does not call itself (the Lambda runtime writes the logs)
+RUNTIME_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
+
+
+@pytest.fixture(scope="module")
+def calls(whole_unit_suite_in_session: bool, tmp_path_factory: pytest.TempPathFactory) -> CallLog:
+    """The handler's calls during the whole unit suite: this session's, or a subprocess run's."""
+    if whole_unit_suite_in_session:
+        return SESSION
+    record = tmp_path_factory.mktemp("calls") / "calls.json"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
+        cwd=REPO_ROOT,
+        env={**os.environ, RECORD_ENV: str(record)},
+        check=True,
+        capture_output=True,
+    )
+    return CallLog.load(record)
+
+
+def granted(plan: Plan) -> set[str]:
+    policy = plan.policy("aws_iam_role_policy.lambda")
+    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
+    return set().union(*(as_set(statement["Action"]) for statement in policy["Statement"]))
+
+
+def test_no_action_is_a_wildcard(example_plan: Plan) -> None:
+    assert not [action for action in granted(example_plan) if "*" in action]
+
+
+def test_every_call_the_handler_makes_is_granted(example_plan: Plan, calls: CallLog) -> None:
+    assert calls.actions(), "no call was recorded"
+    assert calls.actions() - granted(example_plan) == set()
+
+
+def test_every_grant_is_used_by_the_handler(example_plan: Plan, calls: CallLog) -> None:
+    assert granted(example_plan) - RUNTIME_ACTIONS - calls.actions() == set()
+
+
+def test_the_steps_declare_exactly_what_terraform_grants(example_plan: Plan) -> None:
+    assert required_actions() == granted(example_plan) - RUNTIME_ACTIONS
+
+
+def test_each_step_calls_only_what_it_declares(calls: CallLog) -> None:
+    assert "<no step>" not in calls.by_step, f"calls made outside any step: {calls.by_step.get('<no step>')}"
+    for step, actions in calls.by_step.items():
+        assert actions <= STEP_ACTIONS[step], (
+            f"{step} calls {sorted(actions - STEP_ACTIONS[step])} undeclared"
+        )
+
+
+def test_each_step_is_exercised(calls: CallLog) -> None:
+    assert set(STEP_ACTIONS) <= set(calls.by_step)
+
+
+def test_the_record_can_be_made_in_a_subprocess(tmp_path: Path) -> None:
+    """The fallback used when this file runs without the unit suite writes a loadable record."""
+    log = CallLog({"move_interfaces": {"ec2:ModifyNetworkInterfaceAttribute"}})
+    log.dump(tmp_path / "r.json")
+    assert CallLog.load(tmp_path / "r.json") == log

@@ -1,0 +1,180 @@
+# `terraform test` suite for the module's input validation: one run per validation rule, each with a
+# value the rule must refuse (expect_failures), plus a run with the defaults and one with every input
+# set to a valid non-default value. The provider is mocked: no credentials, no network.
+#
+#   terraform test -test-directory=tests/terraform/tftest   (run from the module root; pytest does it)
+
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
+  mock_data "aws_service" {
+    defaults = {
+      region = "us-east-1"
+    }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+}
+
+run "defaults_are_valid" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.function_name == "ec2-isolation"
+    error_message = "The default name is ec2-isolation."
+  }
+}
+
+run "every_input_set_to_a_valid_value" {
+  command = plan
+
+  variables {
+    name                          = "ir_quarantine-2"
+    isolation_tag_key             = "Security Isolation/2026:v1"
+    isolation_tag_value           = "Now please"
+    isolation_security_group_name = "quarantine (no traffic)"
+    log_retention_in_days         = 3653
+    log_kms_key_arn               = "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    log_level                     = "DEBUG"
+    lambda_timeout                = 900
+    lambda_memory_size            = 10240
+    lambda_architecture           = "x86_64"
+    iam_role_path                 = "/security/ir/"
+    permissions_boundary_arn      = "arn:aws:iam::aws:policy/PowerUserAccess"
+    tags                          = { Team = "incident-response", "cost-center" = "" }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.retention_in_days == 3653
+    error_message = "The retention reaches the log group."
+  }
+}
+
+run "name_with_invalid_characters" {
+  command = plan
+  variables { name = "ec2 isolation!" }
+  expect_failures = [var.name]
+}
+
+run "name_too_long" {
+  command = plan
+  variables { name = "a-name-that-is-much-too-long-for-iam-roles-0" }
+  expect_failures = [var.name]
+}
+
+run "tag_key_too_long" {
+  command = plan
+  variables { isolation_tag_key = "k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k1234567" }
+  expect_failures = [var.isolation_tag_key]
+}
+
+run "tag_key_reserved_prefix" {
+  command = plan
+  variables { isolation_tag_key = "AWS:isolation" }
+  expect_failures = [var.isolation_tag_key]
+}
+
+run "tag_key_invalid_characters" {
+  command = plan
+  variables { isolation_tag_key = "Isolation*" }
+  expect_failures = [var.isolation_tag_key]
+}
+
+run "tag_value_empty" {
+  command = plan
+  variables { isolation_tag_value = "" }
+  expect_failures = [var.isolation_tag_value]
+}
+
+run "tag_value_invalid_characters" {
+  command = plan
+  variables { isolation_tag_value = "Isolate!" }
+  expect_failures = [var.isolation_tag_value]
+}
+
+run "security_group_name_like_an_id" {
+  command = plan
+  variables { isolation_security_group_name = "sg-isolation" }
+  expect_failures = [var.isolation_security_group_name]
+}
+
+run "log_retention_not_offered_by_cloudwatch" {
+  command = plan
+  variables { log_retention_in_days = 2 }
+  expect_failures = [var.log_retention_in_days]
+}
+
+run "log_key_given_as_an_alias" {
+  command = plan
+  variables { log_kms_key_arn = "alias/logs" }
+  expect_failures = [var.log_kms_key_arn]
+}
+
+run "log_level_unknown" {
+  command = plan
+  variables { log_level = "TRACE" }
+  expect_failures = [var.log_level]
+}
+
+run "lambda_timeout_too_short" {
+  command = plan
+  variables { lambda_timeout = 5 }
+  expect_failures = [var.lambda_timeout]
+}
+
+run "lambda_memory_too_large" {
+  command = plan
+  variables { lambda_memory_size = 10241 }
+  expect_failures = [var.lambda_memory_size]
+}
+
+run "lambda_architecture_unknown" {
+  command = plan
+  variables { lambda_architecture = "arm32" }
+  expect_failures = [var.lambda_architecture]
+}
+
+run "iam_path_without_trailing_slash" {
+  command = plan
+  variables { iam_role_path = "/security" }
+  expect_failures = [var.iam_role_path]
+}
+
+run "permissions_boundary_not_a_policy" {
+  command = plan
+  variables { permissions_boundary_arn = "arn:aws:iam::123456789012:role/boundary" }
+  expect_failures = [var.permissions_boundary_arn]
+}
+
+run "too_many_tags" {
+  command = plan
+  variables {
+    tags = { for i in range(50) : "tag-${i}" => "v" }
+  }
+  expect_failures = [var.tags]
+}
+
+run "tag_key_with_reserved_prefix" {
+  command = plan
+  variables { tags = { "aws:team" = "x" } }
+  expect_failures = [var.tags]
+}
+
+run "tags_too_large_for_the_lambda_environment" {
+  command = plan
+  variables {
+    tags = { for i in range(12) : "tag-${i}" => join("", [for j in range(220) : "v"]) }
+  }
+  expect_failures = [var.tags]
+}
