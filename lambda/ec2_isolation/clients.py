@@ -9,7 +9,10 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_iam import IAMClient
 
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
@@ -35,3 +38,15 @@ class AwsClients:
     @cached_property
     def ec2(self) -> EC2Client:
         return self.session.client("ec2", config=self._config)
+
+    @cached_property
+    def iam(self) -> IAMClient:
+        return self.session.client("iam", config=self._config)
+
+    @cached_property
+    def autoscaling(self) -> AutoScalingClient:
+        return self.session.client("autoscaling", config=self._config)
+
+    @cached_property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self.session.client("elbv2", config=self._config)

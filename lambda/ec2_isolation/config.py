@@ -12,6 +12,8 @@ from ec2_isolation.errors import ConfigurationError
 
 _PROFILE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
+AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
+MAX_UNTRACK_WAIT_SECONDS = 300
 
 REQUIRED = (
     "ISOLATION_TAG_KEY",
@@ -26,7 +28,11 @@ REQUIRED = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the handler needs to know about its deployment."""
+    """Everything the handler needs to know about its deployment.
+
+    The containment-depth switches default to the module's defaults, so that a function configured by
+    an older module version keeps a safe behaviour.
+    """
 
     isolation_tag_key: str
     isolation_tag_value: str
@@ -37,10 +43,36 @@ class Settings:
     managed_tag_value: str
     resource_tags: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    #: move ENIs through an allow-all (untracked) group first, and lower their conntrack timeouts
+    untrack_connections: bool = True
+    untrack_wait_seconds: int = 15
+    transition_security_group_name: str = ""
+    #: deny credentials delivered to the instance before its isolation, on its original role
+    revoke_credentials: bool = True
+    revocation_policy_prefix: str = ""
+    #: termination protection, shutdown behaviour "stop", DeleteOnTermination off
+    protect_from_termination: bool = True
+    snapshot_volumes: bool = True
+    auto_scaling_action: str = "detach"
+    auto_scaling_decrement_desired_capacity: bool = False
+    deregister_targets: bool = True
+    disassociate_elastic_ips: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.transition_security_group_name:
+            object.__setattr__(
+                self, "transition_security_group_name", f"{self.isolation_security_group_name}-untrack"
+            )
+        if not self.revocation_policy_prefix:
+            object.__setattr__(self, "revocation_policy_prefix", f"{self.managed_tag_value}-revoke-")
 
     @property
     def status_tag(self) -> str:
         return f"{self.status_tag_prefix}Status"
+
+    def tag(self, suffix: str) -> str:
+        """A tag key under the status prefix, e.g. ``SecurityIsolation:OriginalInstanceProfile``."""
+        return f"{self.status_tag_prefix}{suffix}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +98,19 @@ class Settings:
             managed_tag_value=env["MANAGED_TAG_VALUE"],
             resource_tags=resource_tags,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            untrack_connections=_flag(env, "UNTRACK_CONNECTIONS", default=True),
+            untrack_wait_seconds=_integer(env, "UNTRACK_WAIT_SECONDS", default=15),
+            transition_security_group_name=env.get("TRANSITION_SECURITY_GROUP_NAME", ""),
+            revoke_credentials=_flag(env, "REVOKE_CREDENTIALS", default=True),
+            revocation_policy_prefix=env.get("REVOCATION_POLICY_PREFIX", ""),
+            protect_from_termination=_flag(env, "PROTECT_FROM_TERMINATION", default=True),
+            snapshot_volumes=_flag(env, "SNAPSHOT_VOLUMES", default=True),
+            auto_scaling_action=env.get("AUTO_SCALING_ACTION") or "detach",
+            auto_scaling_decrement_desired_capacity=_flag(
+                env, "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY", default=False
+            ),
+            deregister_targets=_flag(env, "DEREGISTER_TARGETS", default=True),
+            disassociate_elastic_ips=_flag(env, "DISASSOCIATE_ELASTIC_IPS", default=False),
         )
         settings.validate()
         return settings
@@ -88,3 +133,34 @@ class Settings:
             raise ConfigurationError(
                 f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, not {self.log_level!r}"
             )
+        if self.auto_scaling_action not in AUTO_SCALING_ACTIONS:
+            raise ConfigurationError(
+                f"AUTO_SCALING_ACTION must be one of {sorted(AUTO_SCALING_ACTIONS)}, "
+                f"not {self.auto_scaling_action!r}"
+            )
+        if not 0 <= self.untrack_wait_seconds <= MAX_UNTRACK_WAIT_SECONDS:
+            raise ConfigurationError(
+                f"UNTRACK_WAIT_SECONDS must be 0 to {MAX_UNTRACK_WAIT_SECONDS}, "
+                f"not {self.untrack_wait_seconds}"
+            )
+        if self.transition_security_group_name == self.isolation_security_group_name:
+            raise ConfigurationError("the transition and isolation security groups need different names")
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, not {value!r}")
+    return value.lower() == "true"
+
+
+def _integer(env: Mapping[str, str], name: str, *, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from None

@@ -28,6 +28,9 @@ class FunctionIdentity:
     region: str
     account: str
 
+    def instance_arn(self, instance_id: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:instance/{instance_id}"
+
     @classmethod
     def from_function_arn(cls, arn: str) -> FunctionIdentity:
         match = _FUNCTION_ARN.match(arn or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ def handle(
     clients: AwsClients,
     function: FunctionIdentity,
     now: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     event_id = event.get("id") if isinstance(event, dict) else None
     with log_context(event_id=event_id):
@@ -62,7 +64,13 @@ def handle(
                 try:
                     results.append(
                         isolate_instance(
-                            clients.ec2, instance_id, settings, event_id=parsed.event_id, now=now
+                            clients,
+                            instance_id,
+                            settings,
+                            event_id=parsed.event_id,
+                            instance_arn=function.instance_arn(instance_id),
+                            now=now,
+                            sleep=sleep,
                         )
                     )
                 except InstanceIsolationFailed as exc:

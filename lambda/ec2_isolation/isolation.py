@@ -1,22 +1,61 @@
-"""Isolation of one instance: the containment steps in order, with an honest account of each."""
+"""Isolation of one instance: the containment steps in order, with an honest account of each.
+
+Order, and why:
+
+1. Auto Scaling: out of the group first, so that the group cannot terminate the instance (and its
+   evidence) once the network cut makes it fail its health checks.
+2. Termination protection, shutdown behaviour "stop", volumes kept on termination: before anything
+   else can end the instance.
+3. The isolation group (sealed) and, when connection tracking is handled, the transition group.
+4. Every ENI onto the transition group (all traffic: tracked flows become untracked), connection
+   tracking timeouts lowered. The wait before the cut is not idle: steps 5 to 8 run inside it.
+5. Instance profile swap (the original profile is remembered in a tag first).
+6. Credential revocation on the original role.
+7. Target group deregistration, Elastic IP disassociation (optional).
+8. Evidence snapshots (one multi-volume call; completion is not awaited).
+9. The rest of the wait, then every ENI onto the isolation group: the network cut. An ENI that
+   cannot be cut is put back on its original groups, never left on the all-traffic group.
+10. Status tags, only when every step succeeded.
+
+When a step fails the others still run; then ``InstanceIsolationFailed`` is raised with the result, so
+the invocation fails (retry, dead letter) and says exactly which steps succeeded.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, IsolationError
 from ec2_isolation.log import log
+from ec2_isolation.steps.credentials import revoke_instance_credentials
+from ec2_isolation.steps.evidence import protect_instance, snapshot_volumes
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
-from ec2_isolation.steps.network import ensure_isolation_group, move_interfaces
-from ec2_isolation.steps.profile import swap_instance_profile
+from ec2_isolation.steps.network import (
+    InterfaceOutcome,
+    ensure_isolation_group,
+    ensure_transition_group,
+    lower_connection_tracking_timeouts,
+    move_interfaces,
+)
+from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
+from ec2_isolation.steps.services import (
+    deregister_from_target_groups,
+    disassociate_elastic_ips,
+    remove_from_auto_scaling,
+)
 from ec2_isolation.steps.status import mark_isolated
 
 if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
+    from ec2_isolation.clients import AwsClients
+
+T = TypeVar("T")
 
 
 class _Record:
@@ -26,91 +65,328 @@ class _Record:
         self.data: dict[str, Any] = {"instance_id": instance_id, "state": state}
         self.changes: list[str] = []
         self.failures: dict[str, str] = {}
+        self.steps: dict[str, str] = {}
 
-    def fail(self, step: str, exc: Exception) -> None:
-        log(logging.ERROR, f"{step} step failed", step=step, exc_info=True)
-        self.failures[step] = f"{type(exc).__name__}: {exc}"
+    def run(self, step: str, action: Callable[[], T]) -> T | None:
+        """Run one step; record "ok" or its failure. A failure does not stop the other steps."""
+        try:
+            result = action()
+        except Exception as exc:
+            log(logging.ERROR, f"{step} step failed", step=step, exc_info=True)
+            self.failures[step] = f"{type(exc).__name__}: {exc}"
+            self.steps[step] = "failed"
+            return None
+        self.steps.setdefault(step, "ok")
+        return result
+
+    def fail(self, step: str, why: str) -> None:
+        self.failures[step] = why
+        self.steps[step] = "failed"
 
     def result(self, status: str) -> dict[str, Any]:
-        return {**self.data, "status": status, "changes": self.changes, "failures": self.failures}
-
-
-def _cut_network(
-    ec2: EC2Client, instance_id: str, vpc_id: str, settings: Settings, record: _Record
-) -> str | None:
-    """Seal the VPC's isolation group and move every ENI onto it. Returns the group id when known."""
-    try:
-        group = ensure_isolation_group(ec2, vpc_id, settings)
-    except Exception as exc:
-        record.fail("isolation_group", exc)
-        record.failures["network_interfaces"] = "not attempted: no isolation group"
-        return None
-    record.data["isolation_group_id"] = group.group_id
-    if group.created:
-        record.changes.append(f"created isolation group {group.group_id}")
-    if group.revoked_rule_ids:
-        record.changes.append(f"revoked rules {', '.join(group.revoked_rule_ids)} of {group.group_id}")
-    try:
-        interfaces = move_interfaces(ec2, instance_id, group.group_id)
-    except Exception as exc:
-        record.fail("network_interfaces", exc)
-        return group.group_id
-    record.data["network_interfaces"] = [i.as_dict() for i in interfaces]
-    record.changes += [f"moved {i.network_interface_id} to {group.group_id}" for i in interfaces if i.changed]
-    errors = [f"{i.network_interface_id}: {i.error}" for i in interfaces if i.error]
-    if errors:
-        record.failures["network_interfaces"] = "; ".join(errors)
-    return group.group_id
-
-
-def _swap_profile(ec2: EC2Client, instance_id: str, settings: Settings, record: _Record) -> None:
-    target = settings.isolation_instance_profile_arn
-    try:
-        profile = swap_instance_profile(ec2, instance_id, target)
-    except Exception as exc:
-        record.fail("instance_profile", exc)
-        return
-    record.data["instance_profile"] = profile.as_dict()
-    if profile.changed:
-        replaced = f"replaced {profile.previous_arn}" if profile.previous_arn else "associated"
-        record.changes.append(f"instance profile {replaced} -> {target}")
+        return {
+            **self.data,
+            "status": status,
+            "steps": self.steps,
+            "changes": self.changes,
+            "failures": self.failures,
+        }
 
 
 def isolate_instance(
-    ec2: EC2Client,
+    clients: AwsClients,
     instance_id: str,
     settings: Settings,
     *,
     event_id: str,
+    instance_arn: str,
     now: Callable[[], datetime],
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Contain ``instance_id`` and return what was done.
-
-    Order: the network cut first (the most urgent), then the profile swap, then the status tags. When a
-    step fails the later containment steps still run; then ``InstanceIsolationFailed`` is raised with the
-    result so that the invocation fails (retry, dead letter) and says exactly what succeeded.
-    """
-    instance = describe_instance(ec2, instance_id)
-    record = _Record(instance_id, instance.get("State", {}).get("Name", "unknown"))
-    state = record.data["state"]
+    """Contain ``instance_id`` and return what was done (see the module docstring for the order)."""
+    instance = describe_instance(clients.ec2, instance_id)
+    state = instance.get("State", {}).get("Name", "unknown")
     if state in GONE_STATES:
         log(logging.WARNING, "instance is shutting down or terminated; nothing to contain", state=state)
-        return {**record.result("skipped"), "reason": f"instance is {state}"}
+        return {**_Record(instance_id, state).result("skipped"), "reason": f"instance is {state}"}
     vpc_id = instance.get("VpcId")
     if not vpc_id:
         raise IsolationError(f"{instance_id} is not in a VPC; this module only isolates VPC instances")
-    record.data["vpc_id"] = vpc_id
+    isolation = _Isolation(
+        clients,
+        settings,
+        instance=instance,
+        vpc_id=vpc_id,
+        event_id=event_id,
+        instance_arn=instance_arn,
+        now=now,
+    )
+    return isolation.run(sleep, monotonic)
 
-    group_id = _cut_network(ec2, instance_id, vpc_id, settings, record)
-    _swap_profile(ec2, instance_id, settings, record)
-    if record.failures or group_id is None:
-        # The status tags would tell the analyst the instance is isolated: they are not written.
-        raise InstanceIsolationFailed(instance_id, record.failures, record.result("failed"))
 
-    tags = instance_tags(instance)
-    if mark_isolated(ec2, instance_id, tags, settings, event_id=event_id, group_id=group_id, now=now()):
-        record.changes.append("tagged as isolated")
-    if not record.changes:
-        log(logging.INFO, "instance was already isolated; nothing changed")
-        return record.result("already_isolated")
-    return record.result("isolated")
+class _Isolation:
+    """The steps of one instance's isolation, sharing what they learn."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        settings: Settings,
+        *,
+        instance: InstanceTypeDef,
+        vpc_id: str,
+        event_id: str,
+        instance_arn: str,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.clients, self.ec2, self.settings = clients, clients.ec2, settings
+        self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
+        self.event_id, self.instance_arn, self.now = event_id, instance_arn, now
+        self.tags = instance_tags(instance)
+        self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
+        self.record.data["vpc_id"] = vpc_id
+        self.isolation_group_id: str | None = None
+        #: groups each ENI had before it was moved to the transition group
+        self.original_groups: dict[str, list[str]] = {}
+
+    def run(self, sleep: Callable[[float], None], monotonic: Callable[[], float]) -> dict[str, Any]:
+        settings, record = self.settings, self.record
+        if settings.auto_scaling_action != "none":
+            self._auto_scaling()
+        if settings.protect_from_termination:
+            record.changes += (
+                record.run("termination_protection", lambda: protect_instance(self.ec2, self.instance)) or []
+            )
+        self._isolation_group()
+        untracking_since = None
+        if self.isolation_group_id is not None and settings.untrack_connections:
+            untracking_since = self._untrack(monotonic)
+        profile = self._swap_profile()
+        if settings.revoke_credentials:
+            self._revoke(profile)
+        if settings.deregister_targets:
+            self._deregister_targets()
+        if settings.disassociate_elastic_ips:
+            self._disassociate_elastic_ips()
+        if settings.snapshot_volumes:
+            self._snapshots()
+        if untracking_since is not None:
+            remaining = settings.untrack_wait_seconds - (monotonic() - untracking_since)
+            if remaining > 0:
+                log(
+                    logging.INFO,
+                    "waiting for tracked connections to turn untracked",
+                    seconds=round(remaining, 1),
+                )
+                sleep(remaining)
+        self._cut()
+        return self._finish()
+
+    def _auto_scaling(self) -> None:
+        scaling = self.record.run(
+            "auto_scaling",
+            lambda: remove_from_auto_scaling(
+                self.clients.autoscaling,
+                self.instance_id,
+                self.settings.auto_scaling_action,
+                decrement_desired_capacity=self.settings.auto_scaling_decrement_desired_capacity,
+            ),
+        )
+        if scaling:
+            self.record.data["auto_scaling"] = scaling
+            if scaling["changed"]:
+                self.record.changes.append(f"{scaling['action']} from Auto Scaling group {scaling['group']}")
+
+    def _isolation_group(self) -> None:
+        group = self.record.run(
+            "isolation_group", lambda: ensure_isolation_group(self.ec2, self.vpc_id, self.settings)
+        )
+        if group is None:
+            return
+        self.isolation_group_id = self.record.data["isolation_group_id"] = group.group_id
+        if group.created:
+            self.record.changes.append(f"created isolation group {group.group_id}")
+        if group.revoked_rule_ids:
+            self.record.changes.append(
+                f"revoked rules {', '.join(group.revoked_rule_ids)} of {group.group_id}"
+            )
+
+    def _untrack(self, monotonic: Callable[[], float]) -> float | None:
+        """Move the not-yet-isolated ENIs to the transition group. Returns when the wait started."""
+        record, isolation_group_id = self.record, self.isolation_group_id
+        transition = record.run(
+            "transition_group", lambda: ensure_transition_group(self.ec2, self.vpc_id, self.settings)
+        )
+        if transition is None or isolation_group_id is None:
+            return None
+        moved = record.run(
+            "untrack_connections",
+            lambda: move_interfaces(
+                self.ec2, self.instance_id, transition.group_id, skip_groups=frozenset({isolation_group_id})
+            ),
+        )
+        if moved is None:
+            return None
+        started = monotonic()
+        for outcome in moved:
+            if outcome.changed:  # only ENIs this run moved can be put back on their groups
+                self.original_groups[outcome.network_interface_id] = outcome.previous_groups
+        errors = [f"{o.network_interface_id}: {o.error}" for o in moved if o.error]
+        if errors:
+            record.fail("untrack_connections", "; ".join(errors))
+        pending = [
+            o.network_interface_id for o in moved if not o.error and o.previous_groups != [isolation_group_id]
+        ]
+        if not pending:
+            return None
+        record.changes.append(f"moved {', '.join(pending)} to transition group {transition.group_id}")
+        timeouts = record.run(
+            "connection_tracking_timeouts", lambda: lower_connection_tracking_timeouts(self.ec2, pending)
+        )
+        if timeouts:
+            record.data["connection_tracking_timeouts"] = timeouts
+        return started
+
+    def _swap_profile(self) -> ProfileOutcome | None:
+        target = self.settings.isolation_instance_profile_arn
+        profile = self.record.run(
+            "instance_profile",
+            lambda: swap_instance_profile(
+                self.ec2,
+                self.instance_id,
+                target,
+                original_tag_key=self.settings.tag("OriginalInstanceProfile"),
+                tags=self.tags,
+            ),
+        )
+        if profile is not None:
+            self.record.data["instance_profile"] = profile.as_dict()
+            if profile.changed:
+                replaced = f"replaced {profile.previous_arn}" if profile.previous_arn else "associated"
+                self.record.changes.append(f"instance profile {replaced} -> {target}")
+        return profile
+
+    def _revoke(self, profile: ProfileOutcome | None) -> None:
+        record = self.record
+        if profile is None:
+            record.fail("credential_revocation", "not attempted: the original instance profile is unknown")
+            return
+        original = profile.previous_arn
+        if original is None:
+            record.data["credential_revocation"] = {"changed": False, "reason": "the instance had no profile"}
+            record.steps["credential_revocation"] = "not applicable"
+            return
+        isolated_at = self.tags.get(self.settings.tag("IsolatedAt"))
+        issued_before = datetime.fromisoformat(isolated_at) if isolated_at else self.now()
+        policy_name = f"{self.settings.revocation_policy_prefix}{self.instance_id}"
+        outcome = record.run(
+            "credential_revocation",
+            lambda: revoke_instance_credentials(
+                self.clients.iam, original, self.instance_arn, policy_name, issued_before
+            ),
+        )
+        if outcome is not None:
+            record.data["credential_revocation"] = outcome.as_dict()
+            if outcome.changed:
+                record.changes.append(
+                    f"revoked credentials issued before {outcome.issued_before} on role {outcome.role_name}"
+                )
+
+    def _deregister_targets(self) -> None:
+        removed = (
+            self.record.run(
+                "target_groups", lambda: deregister_from_target_groups(self.clients.elbv2, self.instance)
+            )
+            or []
+        )
+        self.record.data["target_groups"] = removed
+        self.record.changes += [f"deregistered from {r['target_group_arn']}" for r in removed]
+
+    def _disassociate_elastic_ips(self) -> None:
+        addresses = (
+            self.record.run("elastic_ips", lambda: disassociate_elastic_ips(self.ec2, self.instance_id)) or []
+        )
+        self.record.data["elastic_ips"] = addresses
+        self.record.changes += [f"disassociated Elastic IP {a['public_ip']}" for a in addresses]
+
+    def _snapshots(self) -> None:
+        events = frozenset({self.event_id, self.tags.get(self.settings.tag("EventId"), self.event_id)})
+        snapshots = self.record.run(
+            "snapshots",
+            lambda: snapshot_volumes(
+                self.ec2,
+                self.instance,
+                self.settings,
+                event_id=self.event_id,
+                isolation_event_ids=events,
+                now=self.now(),
+            ),
+        )
+        if snapshots:
+            self.record.data["snapshot_ids"] = snapshots
+            self.record.changes.append(f"started snapshots {', '.join(snapshots)}")
+
+    def _cut(self) -> None:
+        """Every ENI onto the isolation group; an ENI that could not be cut is put back on its groups."""
+        record, group_id = self.record, self.isolation_group_id
+        if group_id is None:
+            record.fail("network_interfaces", "not attempted: no isolation group")
+            interfaces: list[InterfaceOutcome] = []
+        else:
+            interfaces = (
+                record.run(
+                    "network_interfaces", lambda: move_interfaces(self.ec2, self.instance_id, group_id)
+                )
+                or []
+            )
+        for outcome in interfaces:
+            outcome.previous_groups = self.original_groups.get(
+                outcome.network_interface_id, outcome.previous_groups
+            )
+        if interfaces:
+            record.data["network_interfaces"] = [i.as_dict() for i in interfaces]
+            record.changes += [
+                f"moved {i.network_interface_id} to {group_id}" for i in interfaces if i.changed
+            ]
+        errors = [f"{i.network_interface_id}: {i.error}" for i in interfaces if i.error]
+        if errors:
+            record.fail("network_interfaces", "; ".join(errors))
+        cut = {i.network_interface_id for i in interfaces if not i.error}
+        for eni_id, groups in self.original_groups.items():
+            if eni_id not in cut:
+                self._restore(eni_id, groups)
+
+    def _restore(self, eni_id: str, groups: list[str]) -> None:
+        """Never leave an ENI on the all-traffic transition group."""
+        log(
+            logging.ERROR,
+            "putting an interface that could not be cut back on its groups",
+            eni=eni_id,
+            groups=groups,
+        )
+        done = self.record.run(
+            f"restore_{eni_id}",
+            lambda: self.ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups),
+        )
+        if done is not None:
+            self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} (not isolated)")
+
+    def _finish(self) -> dict[str, Any]:
+        record = self.record
+        if record.failures or self.isolation_group_id is None:
+            # The status tags would tell the analyst the instance is isolated: they are not written.
+            raise InstanceIsolationFailed(self.instance_id, record.failures, record.result("failed"))
+        if mark_isolated(
+            self.ec2,
+            self.instance_id,
+            self.tags,
+            self.settings,
+            event_id=self.event_id,
+            group_id=self.isolation_group_id,
+            now=self.now(),
+        ):
+            record.changes.append("tagged as isolated")
+        if not record.changes:
+            log(logging.INFO, "instance was already isolated; nothing changed")
+            return record.result("already_isolated")
+        return record.result("isolated")

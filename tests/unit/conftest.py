@@ -149,6 +149,7 @@ def launch(ec2: Any, network: Network) -> Launch:
         profile_arn: str | None = None,
         net: Network | None = None,
         tags: dict[str, str] | None = None,
+        extra_volumes: int = 0,
     ) -> str:
         net = net or network
         enis = enis if enis is not None else [[net.app_group_id]]
@@ -170,6 +171,14 @@ def launch(ec2: Any, network: Network) -> Launch:
         }
         if profile_arn:
             kwargs["IamInstanceProfile"] = {"Arn": profile_arn}
+        if extra_volumes:
+            kwargs["BlockDeviceMappings"] = [
+                {
+                    "DeviceName": f"/dev/sd{chr(ord('f') + i)}",
+                    "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True},
+                }
+                for i in range(extra_volumes)
+            ]
         instance_id: str = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
         return instance_id
 
@@ -180,7 +189,13 @@ def launch(ec2: Any, network: Network) -> Launch:
 def clients() -> AwsClients:
     """The handler's clients; every call they make is recorded for the policy coverage test."""
     handler_clients = AwsClients()
-    record_on(handler_clients.ec2)
+    for client in (
+        handler_clients.ec2,
+        handler_clients.iam,
+        handler_clients.autoscaling,
+        handler_clients.elbv2,
+    ):
+        record_on(client)
     return handler_clients
 
 
@@ -196,19 +211,26 @@ Invoke = Callable[[Any], dict[str, Any]]
 
 
 @pytest.fixture
-def invoke(settings: Settings, clients: AwsClients) -> Invoke:
+def sleeps() -> list[float]:
+    """The waits the handler asked for (the tests do not really wait)."""
+    return []
+
+
+@pytest.fixture
+def invoke(settings: Settings, clients: AwsClients, sleeps: list[float]) -> Invoke:
     """Run the handler in-process against the emulator, as the Lambda runtime would."""
     from datetime import datetime
 
     function = FunctionIdentity.from_function_arn(FUNCTION_ARN)
 
-    def _invoke(event: Any) -> dict[str, Any]:
+    def _invoke(event: Any, settings: Settings = settings) -> dict[str, Any]:
         return handle(
             event,
             settings=settings,
             clients=clients,
             function=function,
             now=lambda: datetime.fromisoformat(FIXED_NOW),
+            sleep=sleeps.append,
         )
 
     return _invoke

@@ -26,6 +26,14 @@ def requires(*actions: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 def required_actions() -> frozenset[str]:
     """Every IAM action the handler may call (imports every step module so the registry is full)."""
-    from ec2_isolation.steps import instance, network, profile, status  # noqa: F401, PLC0415
+    from ec2_isolation.steps import (  # noqa: F401, PLC0415
+        credentials,
+        evidence,
+        instance,
+        network,
+        profile,
+        services,
+        status,
+    )
 
     return frozenset().union(*STEP_ACTIONS.values())

@@ -16,6 +16,7 @@ from ec2_isolation.steps import requires
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import (
+        ConnectionTrackingSpecificationRequestTypeDef,
         NetworkInterfaceTypeDef,
         SecurityGroupTypeDef,
         TagSpecificationTypeDef,
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     )
 
 GROUP_DESCRIPTION = "EC2 isolation: no inbound and no outbound rules. Managed by terraform-aws-ec2-isolation."
+TRANSITION_DESCRIPTION = (
+    "EC2 isolation transition: all traffic, so that tracked flows become untracked before the cut. "
+    "Managed by terraform-aws-ec2-isolation."
+)
 #: revoking a rule that a concurrent invocation revoked first
 _RULE_GONE = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"})
 _SEAL_ATTEMPTS = 3
@@ -66,14 +71,49 @@ def _find_group(ec2: EC2Client, vpc_id: str, name: str) -> SecurityGroupTypeDef 
     return mine[0] if mine else None
 
 
-def _group_tags(settings: Settings) -> TagSpecificationTypeDef:
+def _group_tags(settings: Settings, name: str) -> TagSpecificationTypeDef:
     tags = {
         **settings.resource_tags,
-        "Name": settings.isolation_security_group_name,
+        "Name": name,
         settings.managed_tag_key: settings.managed_tag_value,
     }
     tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in tags.items()]
     return {"ResourceType": "security-group", "Tags": tag_list}
+
+
+def _ensure_group(
+    ec2: EC2Client, vpc_id: str, name: str, description: str, settings: Settings
+) -> IsolationGroup:
+    """Find the module's group ``name`` in ``vpc_id`` or create it (surviving a concurrent creation)."""
+    group = _find_group(ec2, vpc_id, name)
+    if group is None:
+        try:
+            created = ec2.create_security_group(
+                GroupName=name,
+                Description=description,
+                VpcId=vpc_id,
+                TagSpecifications=[_group_tags(settings, name)],
+            )
+        except ClientError as exc:
+            if _error_code(exc) != "InvalidGroup.Duplicate":
+                raise
+            log(logging.INFO, "security group created concurrently; re-reading it", vpc_id=vpc_id, name=name)
+            group = _find_group(ec2, vpc_id, name)
+            if group is None:
+                raise IsolationError(
+                    f"{name} in {vpc_id} is reported as duplicate but cannot be read"
+                ) from exc
+        else:
+            log(logging.INFO, "created security group", vpc_id=vpc_id, name=name, group_id=created["GroupId"])
+            return IsolationGroup(group_id=created["GroupId"], created=True)
+    tags = {t.get("Key"): t.get("Value") for t in group.get("Tags", [])}
+    if tags.get(settings.managed_tag_key) != settings.managed_tag_value:
+        raise ForeignSecurityGroup(
+            f"security group {group['GroupId']} named {name!r} in {vpc_id} is not managed by this module "
+            f"(tag {settings.managed_tag_key}={settings.managed_tag_value} missing); "
+            "rename it or set isolation_security_group_name"
+        )
+    return IsolationGroup(group_id=group["GroupId"])
 
 
 @requires(
@@ -86,40 +126,88 @@ def _group_tags(settings: Settings) -> TagSpecificationTypeDef:
 )
 def ensure_isolation_group(ec2: EC2Client, vpc_id: str, settings: Settings) -> IsolationGroup:
     """Find or create the isolation group of ``vpc_id`` and make sure it has no rule at all."""
-    name = settings.isolation_security_group_name
-    group = _find_group(ec2, vpc_id, name)
-    result: IsolationGroup
-    if group is None:
-        try:
-            created = ec2.create_security_group(
-                GroupName=name,
-                Description=GROUP_DESCRIPTION,
-                VpcId=vpc_id,
-                TagSpecifications=[_group_tags(settings)],
-            )
-        except ClientError as exc:
-            if _error_code(exc) != "InvalidGroup.Duplicate":
-                raise
-            log(logging.INFO, "isolation group created concurrently; re-reading it", vpc_id=vpc_id)
-            group = _find_group(ec2, vpc_id, name)
-            if group is None:
-                raise IsolationError(
-                    f"{name} in {vpc_id} is reported as duplicate but cannot be read"
-                ) from exc
-        else:
-            result = IsolationGroup(group_id=created["GroupId"], created=True)
-            log(logging.INFO, "created isolation group", vpc_id=vpc_id, group_id=result.group_id)
-    if group is not None:
-        tags = {t.get("Key"): t.get("Value") for t in group.get("Tags", [])}
-        if tags.get(settings.managed_tag_key) != settings.managed_tag_value:
-            raise ForeignSecurityGroup(
-                f"security group {group['GroupId']} named {name!r} in {vpc_id} is not managed by this module "
-                f"(tag {settings.managed_tag_key}={settings.managed_tag_value} missing); "
-                "rename it or set isolation_security_group_name"
-            )
-        result = IsolationGroup(group_id=group["GroupId"])
+    result = _ensure_group(ec2, vpc_id, settings.isolation_security_group_name, GROUP_DESCRIPTION, settings)
     result.revoked_rule_ids = seal_group(ec2, result.group_id)
     return result
+
+
+#: every protocol, every address, both directions: flows allowed by such rules are not tracked
+_OPEN_RANGES = (
+    ("CidrIpv4", "IpRanges", "CidrIp", "0.0.0.0/0"),
+    ("CidrIpv6", "Ipv6Ranges", "CidrIpv6", "::/0"),
+)
+
+
+@requires(
+    "ec2:DescribeSecurityGroups",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateTags",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+)
+def ensure_transition_group(ec2: EC2Client, vpc_id: str, settings: Settings) -> IsolationGroup:
+    """Find or create the transition group of ``vpc_id``: all traffic in and out, IPv4 and IPv6.
+
+    Moving an ENI onto it turns its tracked TCP/UDP flows into untracked ones, which the move to the
+    isolation group then cuts at once (a tracked flow would survive that move).
+    """
+    result = _ensure_group(
+        ec2, vpc_id, settings.transition_security_group_name, TRANSITION_DESCRIPTION, settings
+    )
+    present: set[tuple[bool, str]] = set()
+    paginator = ec2.get_paginator("describe_security_group_rules")
+    for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [result.group_id]}]):
+        for rule in page["SecurityGroupRules"]:
+            if rule.get("IpProtocol") == "-1":
+                egress = bool(rule.get("IsEgress"))
+                present |= {(egress, cidr) for cidr in (rule.get("CidrIpv4"), rule.get("CidrIpv6")) if cidr}
+    for egress in (False, True):
+        missing = [r for r in _OPEN_RANGES if (egress, r[3]) not in present]
+        if not missing:
+            continue
+        permission: Any = {"IpProtocol": "-1"}
+        for _, ranges_key, cidr_key, cidr in missing:
+            permission[ranges_key] = [{cidr_key: cidr}]
+        if egress:
+            ec2.authorize_security_group_egress(GroupId=result.group_id, IpPermissions=[permission])
+        else:
+            ec2.authorize_security_group_ingress(GroupId=result.group_id, IpPermissions=[permission])
+        log(logging.INFO, "opened transition group", group_id=result.group_id, egress=egress)
+    return result
+
+
+#: lowest values EC2 accepts: idle tracked flows then expire within a minute
+CONNECTION_TRACKING: ConnectionTrackingSpecificationRequestTypeDef = {
+    "TcpEstablishedTimeout": 60,
+    "UdpStreamTimeout": 60,
+    "UdpTimeout": 30,
+}
+#: EC2's answers where an interface or instance type has no configurable connection tracking
+_CONNTRACK_UNSUPPORTED = frozenset(
+    {"UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination"}
+)
+
+
+@requires("ec2:ModifyNetworkInterfaceAttribute")
+def lower_connection_tracking_timeouts(ec2: EC2Client, interface_ids: list[str]) -> dict[str, str]:
+    """Set the lowest connection-tracking idle timeouts on each ENI. Returns a word per ENI:
+    ``lowered``, or ``unsupported`` where EC2 says the interface does not support it (logged)."""
+    outcomes: dict[str, str] = {}
+    for eni_id in interface_ids:
+        try:
+            ec2.modify_network_interface_attribute(
+                NetworkInterfaceId=eni_id,
+                ConnectionTrackingSpecification=CONNECTION_TRACKING,
+            )
+        except ClientError as exc:
+            if _error_code(exc) not in _CONNTRACK_UNSUPPORTED:
+                raise
+            log(logging.WARNING, "connection tracking timeouts not supported", eni=eni_id, error=str(exc))
+            outcomes[eni_id] = "unsupported"
+            continue
+        outcomes[eni_id] = "lowered"
+    return outcomes
 
 
 def _rules(ec2: EC2Client, group_id: str) -> tuple[list[str], list[str]]:
@@ -162,9 +250,12 @@ def _attached_interfaces(ec2: EC2Client, instance_id: str) -> list[NetworkInterf
 
 
 @requires("ec2:DescribeNetworkInterfaces", "ec2:ModifyNetworkInterfaceAttribute")
-def move_interfaces(ec2: EC2Client, instance_id: str, group_id: str) -> list[InterfaceOutcome]:
+def move_interfaces(
+    ec2: EC2Client, instance_id: str, group_id: str, *, skip_groups: frozenset[str] = frozenset()
+) -> list[InterfaceOutcome]:
     """Put every ENI of the instance on exactly ``group_id``, one call per ENI (primary first).
 
+    ENIs that are on exactly one of ``skip_groups`` are left where they are (and reported unchanged).
     An ENI that cannot be changed is reported in its outcome's ``error``; the other ENIs are still
     moved. The caller turns any error into a failed invocation.
     """
@@ -179,7 +270,9 @@ def move_interfaces(ec2: EC2Client, instance_id: str, group_id: str) -> list[Int
             previous_groups=[g["GroupId"] for g in eni.get("Groups", [])],
         )
         outcomes.append(outcome)
-        if outcome.previous_groups == [group_id]:
+        if outcome.previous_groups == [group_id] or (
+            len(outcome.previous_groups) == 1 and outcome.previous_groups[0] in skip_groups
+        ):
             continue
         if eni.get("RequesterManaged"):
             outcome.error = (
@@ -198,7 +291,7 @@ def move_interfaces(ec2: EC2Client, instance_id: str, group_id: str) -> list[Int
             continue
         outcome.changed = True
         log(logging.INFO, "moved interface to the isolation group", **outcome.as_dict())
-    _verify(ec2, instance_id, group_id, outcomes)
+    _verify(ec2, instance_id, group_id, [o for o in outcomes if o.changed or o.previous_groups == [group_id]])
     return outcomes
 
 

@@ -44,18 +44,36 @@ def _arn(association: IamInstanceProfileAssociationTypeDef) -> str:
     return association.get("IamInstanceProfile", {}).get("Arn", "")
 
 
+#: value of the original-profile tag when the instance had no profile
+NO_PROFILE = "none"
+
+
 @requires(
     "ec2:DescribeIamInstanceProfileAssociations",
+    "ec2:CreateTags",
     "ec2:AssociateIamInstanceProfile",
     "ec2:ReplaceIamInstanceProfileAssociation",
     "iam:PassRole",
 )
-def swap_instance_profile(ec2: EC2Client, instance_id: str, profile_arn: str) -> ProfileOutcome:
-    """Replace the instance's profile with ``profile_arn`` (or associate it when there is none); verify."""
+def swap_instance_profile(
+    ec2: EC2Client, instance_id: str, profile_arn: str, *, original_tag_key: str, tags: dict[str, str]
+) -> ProfileOutcome:
+    """Replace the instance's profile with ``profile_arn`` (or associate it when there is none); verify.
+
+    Before the change, the original profile's ARN is written to the ``original_tag_key`` tag (unless a
+    previous, interrupted attempt already did), so that a retry still knows whose credentials to revoke.
+    """
     current = active_associations(ec2, instance_id)
     previous_arn = _arn(current[0]) if current else None
     if len(current) == 1 and previous_arn == profile_arn:
-        return ProfileOutcome(previous_arn, current[0]["AssociationId"], changed=False)
+        original = tags.get(original_tag_key)
+        return ProfileOutcome(
+            None if original in (None, NO_PROFILE) else original, current[0]["AssociationId"], False
+        )
+    if original_tag_key not in tags:
+        ec2.create_tags(
+            Resources=[instance_id], Tags=[{"Key": original_tag_key, "Value": previous_arn or NO_PROFILE}]
+        )
     if current:
         association = ec2.replace_iam_instance_profile_association(
             IamInstanceProfile={"Arn": profile_arn}, AssociationId=current[0]["AssociationId"]

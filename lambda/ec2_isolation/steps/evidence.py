@@ -1,0 +1,100 @@
+"""Preserving evidence: the instance cannot be terminated or lose its volumes, and its disks are
+snapshotted (crash-consistent, in one multi-volume call; completion is not awaited)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ec2_isolation.config import Settings
+from ec2_isolation.log import log
+from ec2_isolation.steps import requires
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
+
+
+@requires("ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute")
+def protect_instance(ec2: EC2Client, instance: InstanceTypeDef) -> list[str]:
+    """Termination protection on, shutdown behaviour "stop", DeleteOnTermination off on every volume.
+
+    Returns the changes made (empty when everything was already so).
+    """
+    instance_id = instance["InstanceId"]
+    changes: list[str] = []
+    protected = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")
+    if not protected.get("DisableApiTermination", {}).get("Value"):
+        ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": True})
+        changes.append("enabled termination protection")
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    if behaviour.get("InstanceInitiatedShutdownBehavior", {}).get("Value") != "stop":
+        ec2.modify_instance_attribute(
+            InstanceId=instance_id, InstanceInitiatedShutdownBehavior={"Value": "stop"}
+        )
+        changes.append("set shutdown behaviour to stop")
+    deleting = [
+        m["DeviceName"]
+        for m in instance.get("BlockDeviceMappings", [])
+        if "DeviceName" in m and m.get("Ebs", {}).get("DeleteOnTermination")
+    ]
+    if deleting:
+        ec2.modify_instance_attribute(
+            InstanceId=instance_id,
+            BlockDeviceMappings=[{"DeviceName": d, "Ebs": {"DeleteOnTermination": False}} for d in deleting],
+        )
+        changes.append(f"kept volumes on termination ({', '.join(deleting)})")
+    if changes:
+        log(logging.INFO, "protected the instance", changes=changes)
+    return changes
+
+
+@requires("ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags")
+def snapshot_volumes(
+    ec2: EC2Client,
+    instance: InstanceTypeDef,
+    settings: Settings,
+    *,
+    event_id: str,
+    isolation_event_ids: frozenset[str],
+    now: datetime,
+) -> list[str]:
+    """Snapshot every attached EBS volume in one call, tagged with the instance, event and time.
+
+    Skipped (returns the existing snapshot ids) when snapshots of this instance were already taken
+    for one of ``isolation_event_ids`` (this event, or the event that isolated the instance).
+    """
+    instance_id = instance["InstanceId"]
+    if not any("Ebs" in m for m in instance.get("BlockDeviceMappings", [])):
+        return []
+    existing = ec2.describe_snapshots(
+        OwnerIds=["self"],
+        Filters=[
+            {"Name": f"tag:{settings.tag('SourceInstance')}", "Values": [instance_id]},
+            {"Name": f"tag:{settings.tag('EventId')}", "Values": sorted(isolation_event_ids)},
+        ],
+    )["Snapshots"]
+    if existing:
+        return []
+    tags: list[TagTypeDef] = [
+        {"Key": k, "Value": v}
+        for k, v in {
+            **settings.resource_tags,
+            settings.managed_tag_key: settings.managed_tag_value,
+            settings.tag("SourceInstance"): instance_id,
+            settings.tag("EventId"): event_id,
+            settings.tag("IsolatedAt"): now.isoformat(timespec="seconds"),
+        }.items()
+    ]
+    snapshots = ec2.create_snapshots(
+        InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
+        Description=f"Evidence of {instance_id}, isolated by event {event_id}",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+        CopyTagsFromSource="volume",
+    )["Snapshots"]
+    ids = [s["SnapshotId"] for s in snapshots if "SnapshotId" in s]
+    log(logging.INFO, "started evidence snapshots", snapshot_ids=ids)
+    return ids

@@ -1,0 +1,117 @@
+"""Taking the instance out of service: out of its Auto Scaling group (so that the group does not
+terminate it when it turns unhealthy), out of every ELBv2 target group (so that no traffic is routed
+to it), and optionally off its Elastic IPs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ec2_isolation.log import log
+from ec2_isolation.steps import requires
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+
+
+@requires(
+    "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances", "autoscaling:EnterStandby"
+)
+def remove_from_auto_scaling(
+    autoscaling: AutoScalingClient, instance_id: str, action: str, *, decrement_desired_capacity: bool
+) -> dict[str, Any] | None:
+    """Detach the instance from its group, or put it in standby. None when it is in no group."""
+    members = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    if not members:
+        return None
+    member = members[0]
+    group, state = member["AutoScalingGroupName"], member["LifecycleState"]
+    outcome: dict[str, Any] = {"group": group, "previous_state": state, "action": action, "changed": False}
+    if action == "detach" and not state.startswith(("Detach", "Terminat")):
+        autoscaling.detach_instances(
+            InstanceIds=[instance_id],
+            AutoScalingGroupName=group,
+            ShouldDecrementDesiredCapacity=decrement_desired_capacity,
+        )
+        outcome["changed"] = True
+    elif action == "standby" and state == "InService":
+        autoscaling.enter_standby(
+            InstanceIds=[instance_id],
+            AutoScalingGroupName=group,
+            ShouldDecrementDesiredCapacity=decrement_desired_capacity,
+        )
+        outcome["changed"] = True
+    if outcome["changed"]:
+        log(logging.INFO, "took the instance out of its Auto Scaling group", **outcome)
+    return outcome
+
+
+def _instance_addresses(instance: InstanceTypeDef) -> set[str]:
+    addresses: set[str] = set()
+    for eni in instance.get("NetworkInterfaces", []):
+        addresses |= {
+            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []) if "PrivateIpAddress" in a
+        }
+        addresses |= {a["Ipv6Address"] for a in eni.get("Ipv6Addresses", []) if "Ipv6Address" in a}
+    if "PrivateIpAddress" in instance:
+        addresses.add(instance["PrivateIpAddress"])
+    return addresses
+
+
+@requires(
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DeregisterTargets",
+)
+def deregister_from_target_groups(
+    elbv2: ElasticLoadBalancingv2Client, instance: InstanceTypeDef
+) -> list[dict[str, Any]]:
+    """Deregister the instance (instance targets) and its addresses (IP targets) from every target group
+    of its VPC that holds them. Returns what was deregistered, per target group."""
+    instance_id = instance["InstanceId"]
+    addresses = _instance_addresses(instance)
+    removed: list[dict[str, Any]] = []
+    for page in elbv2.get_paginator("describe_target_groups").paginate():
+        for group in page["TargetGroups"]:
+            kind = group.get("TargetType", "instance")
+            if kind not in ("instance", "ip") or group.get("VpcId") != instance.get("VpcId"):
+                continue
+            wanted = {instance_id} if kind == "instance" else addresses
+            health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+            targets: list[Any] = [
+                {k: v for k, v in d["Target"].items() if k in ("Id", "Port", "AvailabilityZone")}
+                for d in health["TargetHealthDescriptions"]
+                if d["Target"]["Id"] in wanted
+                and d.get("TargetHealth", {}).get("State") not in ("draining", "unused")
+            ]
+            if targets:
+                elbv2.deregister_targets(TargetGroupArn=group["TargetGroupArn"], Targets=targets)
+                removed.append({"target_group_arn": group["TargetGroupArn"], "targets": targets})
+                log(logging.INFO, "deregistered from target group", target_group=group["TargetGroupArn"])
+    return removed
+
+
+@requires("ec2:DescribeAddresses", "ec2:DisassociateAddress")
+def disassociate_elastic_ips(ec2: EC2Client, instance_id: str) -> list[dict[str, str]]:
+    """Disassociate every Elastic IP of the instance (any of its ENIs). Returns what was removed."""
+    addresses = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance_id]}])[
+        "Addresses"
+    ]
+    removed: list[dict[str, str]] = []
+    for address in addresses:
+        if "AssociationId" not in address:
+            continue
+        ec2.disassociate_address(AssociationId=address["AssociationId"])
+        removed.append(
+            {
+                "public_ip": address.get("PublicIp", ""),
+                "allocation_id": address.get("AllocationId", ""),
+                "network_interface_id": address.get("NetworkInterfaceId", ""),
+            }
+        )
+    if removed:
+        log(logging.INFO, "disassociated Elastic IPs", addresses=removed)
+    return removed
