@@ -39,16 +39,10 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   statement {
-    # These EC2 read actions do not support resource-level permissions.
-    sid    = "Describe"
-    effect = "Allow"
-    actions = [
-      "ec2:DescribeIamInstanceProfileAssociations",
-      "ec2:DescribeInstances",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeSecurityGroupRules",
-      "ec2:DescribeSecurityGroups",
-    ]
+    # These read actions do not support resource-level permissions.
+    sid       = "Describe"
+    effect    = "Allow"
+    actions   = local.describe_actions
     resources = ["*"]
   }
 
@@ -127,6 +121,132 @@ data "aws_iam_policy_document" "lambda" {
       test     = "Null"
       variable = "aws:TagKeys"
       values   = ["false"]
+    }
+  }
+
+  dynamic "statement" {
+    # The transition group (all traffic) may only be opened on the module's own groups.
+    for_each = var.untrack_connections ? [1] : []
+    content {
+      sid       = "OpenTransitionGroup"
+      effect    = "Allow"
+      actions   = ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"]
+      resources = ["${local.arn_prefix_ec2}:security-group/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${local.managed_tag_key}"
+        values   = [var.name]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    # Termination protection, shutdown behaviour and DeleteOnTermination.
+    for_each = var.protect_from_termination ? [1] : []
+    content {
+      sid       = "ProtectInstance"
+      effect    = "Allow"
+      actions   = ["ec2:ModifyInstanceAttribute"]
+      resources = ["${local.arn_prefix_ec2}:instance/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.snapshot_volumes ? [1] : []
+    content {
+      sid     = "SnapshotVolumes"
+      effect  = "Allow"
+      actions = ["ec2:CreateSnapshots"]
+      resources = [
+        "${local.arn_prefix_ec2}:instance/*",
+        "${local.arn_prefix_ec2}:volume/*",
+        # Snapshot ARNs have no account id.
+        "arn:${local.partition}:ec2:${local.region}::snapshot/*",
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    # Tags may only be written on snapshots as part of creating them.
+    for_each = var.snapshot_volumes ? [1] : []
+    content {
+      sid       = "TagSnapshotsOnCreate"
+      effect    = "Allow"
+      actions   = ["ec2:CreateTags"]
+      resources = ["arn:${local.partition}:ec2:${local.region}::snapshot/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "ec2:CreateAction"
+        values   = ["CreateSnapshots"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.revoke_credentials ? [1] : []
+    content {
+      sid       = "FindInstanceRole"
+      effect    = "Allow"
+      actions   = ["iam:GetInstanceProfile"]
+      resources = ["arn:${local.partition}:iam::${local.account_id}:instance-profile/*"]
+    }
+  }
+
+  dynamic "statement" {
+    # The most powerful grant of the module: limit it with credential_revocation_role_path.
+    for_each = var.revoke_credentials ? [1] : []
+    content {
+      sid       = "RevokeInstanceCredentials"
+      effect    = "Allow"
+      actions   = ["iam:GetRolePolicy", "iam:PutRolePolicy"]
+      resources = ["arn:${local.partition}:iam::${local.account_id}:role${var.credential_revocation_role_path}*"]
+    }
+  }
+
+  dynamic "statement" {
+    # ...and never on the module's own roles: the Lambda must not widen its own permissions.
+    for_each = var.revoke_credentials ? [1] : []
+    content {
+      sid       = "NeverOnOwnRoles"
+      effect    = "Deny"
+      actions   = ["iam:PutRolePolicy"]
+      resources = [local.lambda_role_arn, local.isolation_role_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.auto_scaling_action == "none" ? [] : [1]
+    content {
+      sid       = "LeaveAutoScalingGroup"
+      effect    = "Allow"
+      actions   = [var.auto_scaling_action == "detach" ? "autoscaling:DetachInstances" : "autoscaling:EnterStandby"]
+      resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.deregister_from_target_groups ? [1] : []
+    content {
+      sid       = "LeaveTargetGroups"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:DeregisterTargets"]
+      resources = ["arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.disassociate_elastic_ips ? [1] : []
+    content {
+      sid     = "DisassociateElasticIps"
+      effect  = "Allow"
+      actions = ["ec2:DisassociateAddress"]
+      resources = [
+        "${local.arn_prefix_ec2}:elastic-ip/*",
+        "${local.arn_prefix_ec2}:network-interface/*",
+        "${local.arn_prefix_ec2}:instance/*",
+      ]
     }
   }
 

@@ -20,6 +20,9 @@ locals {
   status_tag_prefix             = "${var.isolation_tag_key}:"
   managed_tag_key               = "${var.isolation_tag_key}:ManagedBy"
   isolation_security_group_name = coalesce(var.isolation_security_group_name, "${var.name}-isolation")
+  # All traffic in and out: ENIs pass through it so that tracked connections become untracked.
+  transition_security_group_name = "${local.isolation_security_group_name}-untrack"
+  revocation_policy_prefix       = "${var.name}-revoke-"
 
   lambda_role_name    = "${var.name}-lambda"
   isolation_role_name = "${var.name}-isolation"
@@ -32,6 +35,23 @@ locals {
   arn_prefix_ec2     = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
   log_group_arn      = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
   isolation_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.isolation_role_name}"
+  lambda_role_arn    = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.lambda_role_name}"
+
+  # Read actions (no resource-level permissions), each only when a step that calls it is on.
+  describe_actions = sort(concat(
+    [
+      "ec2:DescribeIamInstanceProfileAssociations",
+      "ec2:DescribeInstances",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSecurityGroupRules",
+      "ec2:DescribeSecurityGroups",
+    ],
+    var.protect_from_termination ? ["ec2:DescribeInstanceAttribute"] : [],
+    var.snapshot_volumes ? ["ec2:DescribeSnapshots"] : [],
+    var.disassociate_elastic_ips ? ["ec2:DescribeAddresses"] : [],
+    var.auto_scaling_action != "none" ? ["autoscaling:DescribeAutoScalingInstances"] : [],
+    var.deregister_from_target_groups ? ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"] : [],
+  ))
   # Known at plan time, unlike aws_iam_instance_profile.isolation.arn, so the Lambda's environment is
   # too; a postcondition on the instance profile checks it against the real ARN.
   isolation_instance_profile_arn = "arn:${local.partition}:iam::${local.account_id}:instance-profile${var.iam_role_path}${local.isolation_role_name}"
@@ -106,6 +126,25 @@ resource "aws_lambda_function" "this" {
       MANAGED_TAG_VALUE              = var.name
       RESOURCE_TAGS                  = jsonencode(var.tags)
       LOG_LEVEL                      = var.log_level
+      # Containment depth (see variables.tf)
+      UNTRACK_CONNECTIONS                     = tostring(var.untrack_connections)
+      UNTRACK_WAIT_SECONDS                    = tostring(var.untrack_wait_seconds)
+      TRANSITION_SECURITY_GROUP_NAME          = local.transition_security_group_name
+      REVOKE_CREDENTIALS                      = tostring(var.revoke_credentials)
+      REVOCATION_POLICY_PREFIX                = local.revocation_policy_prefix
+      PROTECT_FROM_TERMINATION                = tostring(var.protect_from_termination)
+      SNAPSHOT_VOLUMES                        = tostring(var.snapshot_volumes)
+      AUTO_SCALING_ACTION                     = var.auto_scaling_action
+      AUTO_SCALING_DECREMENT_DESIRED_CAPACITY = tostring(var.auto_scaling_decrement_desired_capacity)
+      DEREGISTER_TARGETS                      = tostring(var.deregister_from_target_groups)
+      DISASSOCIATE_ELASTIC_IPS                = tostring(var.disassociate_elastic_ips)
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !var.untrack_connections || var.lambda_timeout >= var.untrack_wait_seconds + 45
+      error_message = "lambda_timeout must be at least untrack_wait_seconds + 45 s: the function waits that long before the network cut."
     }
   }
 

@@ -101,9 +101,9 @@ variable "log_level" {
 }
 
 variable "lambda_timeout" {
-  description = "Timeout of the Lambda function, in seconds."
+  description = "Timeout of the Lambda function, in seconds. It must leave at least 45 s beyond untrack_wait_seconds."
   type        = number
-  default     = 60
+  default     = 120
   nullable    = false
 
   validation {
@@ -185,4 +185,94 @@ variable "tags" {
     condition     = length(jsonencode(var.tags)) <= 2500
     error_message = "The tags take more than 2500 characters as JSON: the Lambda's environment (4 KB in all) cannot carry them."
   }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Containment depth: each step can be switched off; the execution role is granted a step's actions only
+# when the step is on.
+# ---------------------------------------------------------------------------------------------------
+
+variable "untrack_connections" {
+  description = "Before the cut, move every network interface to an all-traffic transition security group (so that tracked connections become untracked and are dropped by the cut) and lower its connection-tracking timeouts to the minimum. Without it, connections established before the isolation can survive it."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "untrack_wait_seconds" {
+  description = "Seconds between the move to the transition group and the cut. A flow becomes untracked when its next packet crosses the transition group: interactive sessions and beacons send packets within seconds. Flows idle for longer stay tracked and then expire within 60 s (the lowered timeout). The other containment steps run during the wait. Keep lambda_timeout at least 45 s above it."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.untrack_wait_seconds >= 0 && var.untrack_wait_seconds <= 300 && floor(var.untrack_wait_seconds) == var.untrack_wait_seconds
+    error_message = "The untrack wait must be a whole number of seconds between 0 and 300."
+  }
+}
+
+variable "revoke_credentials" {
+  description = "Add to the instance's original IAM role an inline policy that denies every action to role credentials that were delivered to this instance before its isolation (ec2:SourceInstanceARN and aws:TokenIssueTime), so that stolen credentials stop working at once. Needs iam:PutRolePolicy on the roles under credential_revocation_role_path."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "credential_revocation_role_path" {
+  description = "IAM path under which the Lambda may put the revocation policy on instance roles (\"/\" for every role). A narrower path limits the power of iam:PutRolePolicy to the roles of the instances you want covered."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.credential_revocation_role_path) <= 512 && can(regex("^/([\\x21-\\x7E]*/)?$", var.credential_revocation_role_path))
+    error_message = "The role path must start and end with \"/\" and contain only printable ASCII characters (at most 512)."
+  }
+}
+
+variable "protect_from_termination" {
+  description = "Enable termination protection, set the shutdown behaviour to stop, and keep every EBS volume on termination (DeleteOnTermination = false), so that evidence survives."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "snapshot_volumes" {
+  description = "Snapshot every attached EBS volume in one multi-volume call, tagged with the instance, the event id and the time. The Lambda does not wait for completion."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "auto_scaling_action" {
+  description = "What to do when the instance belongs to an Auto Scaling group, before the network cut (which would make it fail its health checks and be terminated): \"detach\" it, put it in \"standby\", or \"none\"."
+  type        = string
+  default     = "detach"
+  nullable    = false
+
+  validation {
+    condition     = contains(["detach", "standby", "none"], var.auto_scaling_action)
+    error_message = "The Auto Scaling action must be \"detach\", \"standby\" or \"none\"."
+  }
+}
+
+variable "auto_scaling_decrement_desired_capacity" {
+  description = "Shrink the Auto Scaling group's desired capacity when the instance leaves it. False (the default) keeps the capacity, so the group launches a replacement."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "deregister_from_target_groups" {
+  description = "Deregister the instance (instance targets) and its addresses (IP targets) from every ELBv2 target group of its VPC."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "disassociate_elastic_ips" {
+  description = "Disassociate the instance's Elastic IPs (kept allocated). Off by default: it changes the instance's public address, which responders may still need."
+  type        = bool
+  default     = false
+  nullable    = false
 }

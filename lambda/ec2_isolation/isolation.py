@@ -41,6 +41,7 @@ from ec2_isolation.steps.network import (
     ensure_transition_group,
     lower_connection_tracking_timeouts,
     move_interfaces,
+    restore_interface,
 )
 from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
 from ec2_isolation.steps.services import (
@@ -366,7 +367,7 @@ class _Isolation:
         )
         done = self.record.run(
             f"restore_{eni_id}",
-            lambda: self.ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups),
+            lambda: restore_interface(self.ec2, eni_id, groups),
         )
         if done is not None:
             self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} (not isolated)")

@@ -50,6 +50,32 @@ module "ec2_isolation" {
   iam_role_path                 = "/security/"
   permissions_boundary_arn      = "arn:aws:iam::123456789012:policy/boundary"
   tags                          = { Team = "incident-response" }
+
+  untrack_wait_seconds                    = 30
+  credential_revocation_role_path         = "/workloads/"
+  auto_scaling_action                     = "standby"
+  auto_scaling_decrement_desired_capacity = true
+  disassociate_elastic_ips                = true
+}
+"""
+
+# The module with every containment-depth step switched off.
+MINIMAL_CONFIG_DIR = Path("examples") / "minimal-inputs-test"
+MINIMAL_INPUTS_TF = """
+provider "aws" {
+  region = "us-east-1"
+}
+
+module "ec2_isolation" {
+  source = "../../"
+
+  untrack_connections           = false
+  revoke_credentials            = false
+  protect_from_termination      = false
+  snapshot_volumes              = false
+  auto_scaling_action           = "none"
+  deregister_from_target_groups = false
+  disassociate_elastic_ips      = false
 }
 """
 
@@ -152,5 +178,15 @@ def custom_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     directory = plan_workspace.root / CUSTOM_CONFIG_DIR
     directory.mkdir()
     (directory / "main.tf").write_text(CUSTOM_INPUTS_TF, encoding="utf-8")
+    result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
+    return Plan(result.plan, result.sts_actions)
+
+
+@pytest.fixture(scope="session")
+def minimal_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
+    """The offline plan of a configuration that switches every containment-depth step off."""
+    directory = plan_workspace.root / MINIMAL_CONFIG_DIR
+    directory.mkdir()
+    (directory / "main.tf").write_text(MINIMAL_INPUTS_TF, encoding="utf-8")
     result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
     return Plan(result.plan, result.sts_actions)

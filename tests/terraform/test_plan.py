@@ -138,7 +138,7 @@ def test_lambda_function_settings(example_plan: Plan) -> None:
     assert function["runtime"] == "python3.12"
     assert function["handler"] == "ec2_isolation.handler.lambda_handler"
     assert function["architectures"] == ["arm64"]
-    assert function["timeout"] == 60
+    assert function["timeout"] == 120
     assert function["memory_size"] == 256
     assert function["filename"].endswith("lambda/dist/ec2_isolation.zip")
     assert function["source_code_hash"]
@@ -160,6 +160,17 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "MANAGED_TAG_VALUE": "ec2-isolation",
         "RESOURCE_TAGS": json.dumps(example_tags(example_plan), separators=(",", ":"), sort_keys=True),
         "LOG_LEVEL": "INFO",
+        "UNTRACK_CONNECTIONS": "true",
+        "UNTRACK_WAIT_SECONDS": "15",
+        "TRANSITION_SECURITY_GROUP_NAME": "ec2-isolation-isolation-untrack",
+        "REVOKE_CREDENTIALS": "true",
+        "REVOCATION_POLICY_PREFIX": "ec2-isolation-revoke-",
+        "PROTECT_FROM_TERMINATION": "true",
+        "SNAPSHOT_VOLUMES": "true",
+        "AUTO_SCALING_ACTION": "detach",
+        "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "false",
+        "DEREGISTER_TARGETS": "true",
+        "DISASSOCIATE_ELASTIC_IPS": "false",
     }
 
 
@@ -234,6 +245,11 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeIamInstanceProfileAssociations",
+                "ec2:DescribeInstanceAttribute",
+                "ec2:DescribeSnapshots",
+                "autoscaling:DescribeAutoScalingInstances",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
             },
             {"*"},
             None,
@@ -276,6 +292,50 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             {f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-isolation"},
             {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         ),
+        "OpenTransitionGroup": (
+            {"ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"},
+            {f"{ec2}:security-group/*"},
+            {"StringEquals": {"aws:ResourceTag/SecurityIsolation:ManagedBy": "ec2-isolation"}},
+        ),
+        "ProtectInstance": ({"ec2:ModifyInstanceAttribute"}, {f"{ec2}:instance/*"}, None),
+        "SnapshotVolumes": (
+            {"ec2:CreateSnapshots"},
+            {f"{ec2}:instance/*", f"{ec2}:volume/*", f"arn:aws:ec2:{REGION}::snapshot/*"},
+            None,
+        ),
+        "TagSnapshotsOnCreate": (
+            {"ec2:CreateTags"},
+            {f"arn:aws:ec2:{REGION}::snapshot/*"},
+            {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}},
+        ),
+        "FindInstanceRole": (
+            {"iam:GetInstanceProfile"},
+            {f"arn:aws:iam::{ACCOUNT}:instance-profile/*"},
+            None,
+        ),
+        "RevokeInstanceCredentials": (
+            {"iam:GetRolePolicy", "iam:PutRolePolicy"},
+            {f"arn:aws:iam::{ACCOUNT}:role/*"},
+            None,
+        ),
+        "NeverOnOwnRoles": (
+            {"iam:PutRolePolicy"},
+            {
+                f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda",
+                f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-isolation",
+            },
+            None,
+        ),
+        "LeaveAutoScalingGroup": (
+            {"autoscaling:DetachInstances"},
+            {f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/*"},
+            None,
+        ),
+        "LeaveTargetGroups": (
+            {"elasticloadbalancing:DeregisterTargets"},
+            {f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/*/*"},
+            None,
+        ),
     }
     actual = {
         sid: (as_set(statement["Action"]), as_set(statement["Resource"]), statement.get("Condition"))
@@ -283,7 +343,9 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
     }
 
     assert actual == expected
-    assert {statement["Effect"] for statement in statements.values()} == {"Allow"}
+    assert {sid for sid, statement in statements.items() if statement["Effect"] != "Allow"} == {
+        "NeverOnOwnRoles"
+    }
     assert not any(
         "NotAction" in statement or "NotResource" in statement for statement in statements.values()
     )
@@ -362,6 +424,17 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "MANAGED_TAG_VALUE": "ir-quarantine",
         "RESOURCE_TAGS": '{"Team":"incident-response"}',
         "LOG_LEVEL": "DEBUG",
+        "UNTRACK_CONNECTIONS": "true",
+        "UNTRACK_WAIT_SECONDS": "30",
+        "TRANSITION_SECURITY_GROUP_NAME": "quarantine-no-traffic-untrack",
+        "REVOKE_CREDENTIALS": "true",
+        "REVOCATION_POLICY_PREFIX": "ir-quarantine-revoke-",
+        "PROTECT_FROM_TERMINATION": "true",
+        "SNAPSHOT_VOLUMES": "true",
+        "AUTO_SCALING_ACTION": "standby",
+        "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "true",
+        "DEREGISTER_TARGETS": "true",
+        "DISASSOCIATE_ELASTIC_IPS": "true",
     }
 
 
@@ -398,3 +471,65 @@ def test_custom_inputs_reach_logs_and_iam(custom_plan: Plan) -> None:
     assert statements["TagInstanceStatus"]["Condition"]["ForAllValues:StringLike"] == {
         "aws:TagKeys": "Quarantine:*"
     }
+
+
+def test_custom_containment_switches_shape_the_policy(custom_plan: Plan) -> None:
+    """Given standby, Elastic IP release and a narrower revocation path, then the grants follow them."""
+    statements = statements_by_sid(custom_plan.policy("aws_iam_role_policy.lambda"))
+    ec2 = f"arn:aws:ec2:eu-west-1:{ACCOUNT}"
+
+    assert statements["LeaveAutoScalingGroup"]["Action"] == "autoscaling:EnterStandby"
+    assert as_set(statements["DisassociateElasticIps"]["Resource"]) == {
+        f"{ec2}:elastic-ip/*",
+        f"{ec2}:network-interface/*",
+        f"{ec2}:instance/*",
+    }
+    assert "ec2:DescribeAddresses" in as_set(statements["Describe"]["Action"])
+    assert statements["RevokeInstanceCredentials"]["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/workloads/*"
+    assert as_set(statements["NeverOnOwnRoles"]["Resource"]) == {
+        f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-lambda",
+        f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-isolation",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Every containment-depth step switched off: its grants are gone
+# --------------------------------------------------------------------------------------------------
+
+OPTIONAL_STATEMENTS = {
+    "OpenTransitionGroup",
+    "ProtectInstance",
+    "SnapshotVolumes",
+    "TagSnapshotsOnCreate",
+    "FindInstanceRole",
+    "RevokeInstanceCredentials",
+    "NeverOnOwnRoles",
+    "LeaveAutoScalingGroup",
+    "LeaveTargetGroups",
+    "DisassociateElasticIps",
+}
+
+
+def test_switched_off_steps_get_no_grant(minimal_plan: Plan) -> None:
+    statements = statements_by_sid(minimal_plan.policy("aws_iam_role_policy.lambda"))
+
+    assert set(statements) & OPTIONAL_STATEMENTS == set()
+    assert as_set(statements["Describe"]["Action"]) == {
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeIamInstanceProfileAssociations",
+    }
+    (environment,) = minimal_plan.after("aws_lambda_function.this")["environment"]
+    switches = {k: v for k, v in environment["variables"].items() if v in ("true", "false")}
+    assert switches == {
+        "UNTRACK_CONNECTIONS": "false",
+        "REVOKE_CREDENTIALS": "false",
+        "PROTECT_FROM_TERMINATION": "false",
+        "SNAPSHOT_VOLUMES": "false",
+        "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "false",
+        "DEREGISTER_TARGETS": "false",
+        "DISASSOCIATE_ELASTIC_IPS": "false",
+    }
+    assert environment["variables"]["AUTO_SCALING_ACTION"] == "none"

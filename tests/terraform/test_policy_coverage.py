@@ -43,26 +43,54 @@ def calls(whole_unit_suite_in_session: bool, tmp_path_factory: pytest.TempPathFa
 
 
 def granted(plan: Plan) -> set[str]:
+    """The actions the execution role allows (the only Deny keeps iam:PutRolePolicy off its own roles)."""
     policy = plan.policy("aws_iam_role_policy.lambda")
-    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
-    return set().union(*(as_set(statement["Action"]) for statement in policy["Statement"]))
+    denies = [statement for statement in policy["Statement"] if statement["Effect"] != "Allow"]
+    assert all(as_set(statement["Action"]) == {"iam:PutRolePolicy"} for statement in denies)
+    allows = [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+    return set().union(*(as_set(statement["Action"]) for statement in allows))
 
 
-def test_no_action_is_a_wildcard(example_plan: Plan) -> None:
-    assert not [action for action in granted(example_plan) if "*" in action]
+#: actions granted only when a switch is off by default (examples/basic) or set otherwise
+DEFAULT_OFF = frozenset({"ec2:DescribeAddresses", "ec2:DisassociateAddress", "autoscaling:EnterStandby"})
+#: the custom plan puts instances in standby instead of detaching them
+CUSTOM_OFF = frozenset({"autoscaling:DetachInstances"})
 
 
-def test_every_call_the_handler_makes_is_granted(example_plan: Plan, calls: CallLog) -> None:
+def test_no_action_is_a_wildcard(example_plan: Plan, custom_plan: Plan) -> None:
+    assert not [action for action in granted(example_plan) | granted(custom_plan) if "*" in action]
+
+
+def test_every_call_the_handler_makes_is_granted(
+    example_plan: Plan, custom_plan: Plan, calls: CallLog
+) -> None:
+    """The unit tests run every switch: each call is granted by the plan whose switches allow it."""
     assert calls.actions(), "no call was recorded"
-    assert calls.actions() - granted(example_plan) == set()
+    assert calls.actions() - (granted(example_plan) | granted(custom_plan)) == set()
 
 
-def test_every_grant_is_used_by_the_handler(example_plan: Plan, calls: CallLog) -> None:
-    assert granted(example_plan) - RUNTIME_ACTIONS - calls.actions() == set()
+def test_every_grant_is_used_by_the_handler(example_plan: Plan, custom_plan: Plan, calls: CallLog) -> None:
+    assert (granted(example_plan) | granted(custom_plan)) - RUNTIME_ACTIONS - calls.actions() == set()
 
 
-def test_the_steps_declare_exactly_what_terraform_grants(example_plan: Plan) -> None:
-    assert required_actions() == granted(example_plan) - RUNTIME_ACTIONS
+def test_the_steps_declare_exactly_what_terraform_grants(example_plan: Plan, custom_plan: Plan) -> None:
+    assert granted(example_plan) - RUNTIME_ACTIONS == required_actions() - DEFAULT_OFF
+    assert granted(custom_plan) - RUNTIME_ACTIONS == required_actions() - CUSTOM_OFF
+
+
+def test_switched_off_steps_are_not_granted(minimal_plan: Plan) -> None:
+    from ec2_isolation.steps import STEP_ACTIONS
+
+    foundation = {
+        "describe_instance",
+        "ensure_isolation_group",
+        "move_interfaces",
+        "swap_instance_profile",
+        "mark_isolated",
+    }
+    assert granted(minimal_plan) - RUNTIME_ACTIONS == set().union(
+        *(STEP_ACTIONS[step] for step in foundation)
+    )
 
 
 def test_each_step_calls_only_what_it_declares(calls: CallLog) -> None:

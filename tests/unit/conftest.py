@@ -207,7 +207,7 @@ def _dump_recorded_calls() -> Iterator[None]:
         SESSION.dump(Path(target))
 
 
-Invoke = Callable[[Any], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture

@@ -306,3 +306,10 @@ def _verify(ec2: EC2Client, instance_id: str, group_id: str, outcomes: list[Inte
         if groups != [group_id]:
             outcome.error = f"after the change the interface is on {groups}, not [{group_id}]"
             log(logging.ERROR, "interface verification failed", **outcome.as_dict())
+
+
+@requires("ec2:ModifyNetworkInterfaceAttribute")
+def restore_interface(ec2: EC2Client, eni_id: str, groups: list[str]) -> list[str]:
+    """Put an ENI back on ``groups`` (used when the cut failed after the transition move)."""
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=groups)
+    return groups

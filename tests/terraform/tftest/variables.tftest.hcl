@@ -178,3 +178,38 @@ run "tags_too_large_for_the_lambda_environment" {
   }
   expect_failures = [var.tags]
 }
+
+run "untrack_wait_too_long" {
+  command         = plan
+  variables { untrack_wait_seconds = 301 }
+  expect_failures = [var.untrack_wait_seconds]
+}
+
+run "revocation_role_path_without_leading_slash" {
+  command         = plan
+  variables { credential_revocation_role_path = "workloads/" }
+  expect_failures = [var.credential_revocation_role_path]
+}
+
+run "auto_scaling_action_unknown" {
+  command         = plan
+  variables { auto_scaling_action = "terminate" }
+  expect_failures = [var.auto_scaling_action]
+}
+
+run "untrack_wait_longer_than_the_function_may_run" {
+  command = plan
+  variables {
+    lambda_timeout       = 60
+    untrack_wait_seconds = 30
+  }
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "a_short_timeout_is_fine_without_untracking" {
+  command = plan
+  variables {
+    lambda_timeout      = 30
+    untrack_connections = false
+  }
+}
