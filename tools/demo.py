@@ -42,6 +42,7 @@ import boto3
 
 from tools import deliver as eventbridge
 from tools.emulator import Deployment, Emulator
+from tools.fleet import create_instance_profile, launch_instance
 from tools.tfcli import TerraformError
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 WIDTH: Final = 100
 STEPS: Final = 7
 INDENT: Final = "      "
-AMI: Final = "ami-12c6146b"  # an image the emulator knows
 KEY: Final = "SecurityIsolation"
 VALUE: Final = "Isolate"
 
@@ -244,39 +244,12 @@ def launch_fleet(session: boto3.session.Session) -> Fleet:
                 {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}
             ],
         )
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName="web-app", AssumeRolePolicyDocument=json.dumps(trust))
-    profile_arn = iam.create_instance_profile(InstanceProfileName="web-app")["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName="web-app", RoleName="web-app")
-
-    def launch(name: str, enis: list[list[str]], profile: str | None) -> str:
-        extra: dict[str, Any] = {"IamInstanceProfile": {"Arn": profile}} if profile else {}
-        reservation = ec2.run_instances(
-            ImageId=AMI,
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t3.micro",
-            NetworkInterfaces=[
-                {"DeviceIndex": index, "SubnetId": subnet_id, "Groups": groups}
-                for index, groups in enumerate(enis)
-            ],
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": "Name", "Value": name}, {"Key": "team", "Value": "shop"}],
-                }
-            ],
-            **extra,
-        )
-        return reservation["Instances"][0]["InstanceId"]
-
-    web = launch("web-01", [[app], [mgmt]], profile_arn)
-    worker = launch("worker-01", [[app]], None)
+    profile_arn = create_instance_profile(iam, "web-app")
+    team = {"team": "shop"}
+    web = launch_instance(
+        ec2, subnet_id=subnet_id, enis=[[app], [mgmt]], name="web-01", tags=team, profile_arn=profile_arn
+    )
+    worker = launch_instance(ec2, subnet_id=subnet_id, enis=[[app]], name="worker-01", tags=team)
     return Fleet(vpc_id, subnet_id, {app: "app", mgmt: "mgmt"}, profile_arn, web, worker)
 
 

@@ -8,7 +8,6 @@ credential is fake. The Lambda function is run from its deployed code by `tools.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,11 +22,11 @@ import pytest
 
 from tools import tfcli
 from tools.emulator import Deployment, Emulator
+from tools.fleet import create_instance_profile, launch_instance
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-AMI = "ami-12c6146b"  # an image moto knows
 INSTANCE_PROFILE_ASSOCIATED = ("associating", "associated")
 
 HERE = Path(__file__).resolve().parent
@@ -152,37 +151,6 @@ class App:
     """worker-01: one ENI on app, no instance profile; never tagged."""
 
 
-def _instance_profile(session: boto3.session.Session, name: str) -> str:
-    iam = session.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    return arn
-
-
-def _launch(ec2: EC2Client, name: str, subnet_id: str, enis: list[list[str]], profile_arn: str | None) -> str:
-    extra: dict[str, Any] = {"IamInstanceProfile": {"Arn": profile_arn}} if profile_arn else {}
-    reservation = ec2.run_instances(
-        ImageId=AMI,
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        NetworkInterfaces=[
-            {"DeviceIndex": index, "SubnetId": subnet_id, "Groups": groups}
-            for index, groups in enumerate(enis)
-        ],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
-        **extra,
-    )
-    return reservation["Instances"][0]["InstanceId"]
-
-
 @pytest.fixture(scope="module")
 def app(session: boto3.session.Session, ec2: EC2Client, deployment: Deployment) -> App:
     """Given an application running in the account where the module is deployed."""
@@ -204,9 +172,11 @@ def app(session: boto3.session.Session, ec2: EC2Client, deployment: Deployment) 
             {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
         ],
     )
-    profile_arn = _instance_profile(session, "web-app")
-    instance_id = _launch(ec2, "web-01", subnet_id, [[app_group], [mgmt_group]], profile_arn)
-    sibling_id = _launch(ec2, "worker-01", subnet_id, [[app_group]], None)
+    profile_arn = create_instance_profile(session.client("iam"), "web-app")
+    instance_id = launch_instance(
+        ec2, subnet_id=subnet_id, enis=[[app_group], [mgmt_group]], name="web-01", profile_arn=profile_arn
+    )
+    sibling_id = launch_instance(ec2, subnet_id=subnet_id, enis=[[app_group]], name="worker-01")
     return App(vpc_id, subnet_id, app_group, mgmt_group, profile_arn, instance_id, sibling_id)
 
 
