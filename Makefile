@@ -3,11 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Side virtualenvs: terraform-compliance and checkov pin libraries that clash with the dev dependencies.
+COMPLIANCE_VENV ?= .venv-compliance
+CHECKOV_VENV ?= .venv-checkov
+# `make compliance PLAN=plan.json`: a `terraform show -json` plan to check (default: every example).
+PLAN ?=
 export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean
+.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean compliance checkov demo
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -19,13 +24,13 @@ $(VENV)/.installed: pyproject.toml tools/deps.py
 
 venv: $(VENV)/.installed ## Create .venv with the pinned development dependencies
 
-test: lint typecheck ## Everything CI checks: lint, types, unit tests, package, Terraform (offline)
+test: lint typecheck ## Everything CI checks, offline: lint, types, unit, Terraform plan/test, compliance, checkov, e2e
 	$(PY) -m pytest
 
 unit: $(VENV)/.installed ## Handler unit tests only (moto)
 	$(PY) -m pytest tests/unit
 
-terraform-test: $(VENV)/.installed ## Terraform fmt/validate/plan tests only (offline)
+terraform-test: $(VENV)/.installed ## Terraform tests only: fmt/validate/plan, terraform test, compliance, checkov (offline)
 	$(PY) -m pytest -m terraform
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
@@ -46,10 +51,29 @@ package: ## Rebuild the committed, reproducible Lambda zip
 package-check: ## Fail when the committed Lambda zip is stale
 	$(PYTHON) lambda/build.py --check
 
+$(COMPLIANCE_VENV)/.installed: pyproject.toml tools/deps.py
+	$(PYTHON) -m venv $(COMPLIANCE_VENV)
+	$(COMPLIANCE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$($(PYTHON) tools/deps.py compliance)
+	touch $@
+
+$(CHECKOV_VENV)/.installed: pyproject.toml tools/deps.py
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$($(PYTHON) tools/deps.py checkov)
+	touch $@
+
+compliance: $(VENV)/.installed $(COMPLIANCE_VENV)/.installed ## terraform-compliance features on PLAN=plan.json, or on every example planned offline
+	$(PY) -m tools.compliance --terraform-compliance $(COMPLIANCE_VENV)/bin/terraform-compliance $(if $(PLAN),--plan $(PLAN))
+
+checkov: $(CHECKOV_VENV)/.installed ## Static security scan (checkov, offline) of the module and examples
+	$(PYTHON) -m tools.security_scan --checkov $(CHECKOV_VENV)/bin/checkov
+
 docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from variables.tf and outputs.tf
 	$(PY) tools/docs.py
 
-clean: ## Remove the virtualenv, caches and Terraform working directories
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+demo: $(VENV)/.installed ## Tag an instance and watch it get isolated, on a local AWS emulator (no AWS account)
+	$(PY) tools/demo.py
+
+clean: ## Remove the virtualenvs, caches and Terraform working directories
+	rm -rf $(VENV) $(COMPLIANCE_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name .terraform -type d -prune -exec rm -rf {} +
 	find . -name .terraform.lock.hcl -delete

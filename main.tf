@@ -104,6 +104,13 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
+  # Static security scan (checkov, `make checkov`): checks that do not apply to this function.
+  #checkov:skip=CKV_AWS_116:No dead-letter queue yet: a failed invocation is retried by Lambda and logged; a DLQ with alarms is planned in a later issue.
+  #checkov:skip=CKV_AWS_115:No reserved concurrency yet: the function runs only when an analyst tags an instance; a concurrency setting is planned in a later issue.
+  #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: the function calls only AWS APIs (EC2, IAM PassRole, CloudWatch Logs) and serves nothing, so a VPC would add NAT or endpoints and no protection.
+  #checkov:skip=CKV_AWS_272:No code signing: the package is built reproducibly from this repository and deployed by Terraform from a local file; code signing needs an AWS Signer profile and signed S3 artifacts.
+  #checkov:skip=CKV_AWS_173:No customer-managed key for the environment: it holds only tag names, a log level and ARNs (no secret), and Lambda encrypts it at rest with an AWS managed key.
+  #checkov:skip=CKV_AWS_50:No X-Ray active tracing: the handler logs one JSON line per step with the event and instance ids, and tracing would need X-Ray write permissions in the least-privilege role.
   function_name    = var.name
   description      = "Isolates the EC2 instances an analyst tags with ${var.isolation_tag_key}."
   role             = aws_iam_role.lambda.arn

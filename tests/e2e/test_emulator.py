@@ -1,0 +1,51 @@
+"""The emulator fixture itself: a moto server on 127.0.0.1 that every client of its session talks to, and
+that leaves nothing behind (process group, temporary directory), also when it cannot start."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from tools.emulator import Emulator, EmulatorError
+
+pytestmark = pytest.mark.e2e
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_emulator_answers_on_loopback_and_is_gone_afterwards() -> None:
+    with Emulator() as emulator:
+        pid, directory = emulator.pid, emulator.directory
+        assert pid is not None and emulator.running
+        assert emulator.url.startswith("http://127.0.0.1:")
+        session = emulator.session()
+        for service in ("ec2", "iam", "lambda", "events", "logs", "sts"):
+            assert session.client(service).meta.endpoint_url == emulator.url
+        assert session.client("sts").get_caller_identity()["Account"] == emulator.account_id
+    # stop() waited for the server: its process group is gone, and so is its private directory
+    assert not emulator.running
+    assert not process_exists(pid)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert not directory.exists()
+
+
+def test_a_server_that_cannot_start_is_reported_and_leaves_nothing() -> None:
+    # Given a fixed port that another socket holds
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        emulator = Emulator(port=holder.getsockname()[1], start_timeout=30)
+        # When the emulator is started on it, Then it fails with the server's own explanation
+        with pytest.raises(EmulatorError, match="in use"), emulator:
+            pytest.fail("the emulator started on a port in use")
+    assert not emulator.running
+    assert not emulator.directory.exists()

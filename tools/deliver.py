@@ -1,0 +1,634 @@
+"""Deliver an event to the deployed Lambda targets the way EventBridge would, without Docker.
+
+moto cannot run a Lambda function without Docker, and its ``PutEvents`` does not invoke Lambda targets.
+`deliver` does what EventBridge and the Lambda service would do, with everything read back from the
+emulator (nothing is taken from this repository's source):
+
+1. list the rules of the event bus (``ListRules``) and read each one's pattern back (``DescribeRule``);
+   an enabled rule whose pattern matches the event (moto's `EventPattern`, a faithful port of
+   EventBridge matching) routes it to its targets (``ListTargetsByRule``);
+2. for each Lambda target: the function's resource policy must let ``events.amazonaws.com`` invoke it
+   from that rule (``GetPolicy``), as EventBridge needs;
+3. the function's configuration (``GetFunctionConfiguration``: handler, environment, timeout) and its
+   code as deployed (`fetch_code`: ``GetFunction`` → ``Code.Location``, or a local zip whose sha256 is
+   the ``CodeSha256`` the emulator reports; see there);
+4. the zip is extracted into a temporary directory and the handler runs in a fresh Python process with
+   only that directory on ``PYTHONPATH``, the function's environment variables plus the variables the
+   Lambda runtime sets, ``AWS_ENDPOINT_URL`` pointing at the emulator, fake credentials, and a context
+   object whose ``invoked_function_arn`` is the function's ARN. Its JSON result, or the error payload
+   Lambda would report, comes back with the log lines it wrote.
+
+`tag_change_event` builds the "Tag Change on Resource" event EventBridge emits when tags change.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from moto.events.models import EventPattern
+
+from tools.emulator import fake_aws_environment
+from tools.tfcli import REPO_ROOT
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
+
+DEFAULT_BUS: Final = "default"
+EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
+#: where `fetch_code` looks for a local copy of the deployed zip when the emulator does not serve it
+LOCAL_PACKAGES: Final = (REPO_ROOT / "lambda" / "dist",)
+_LAMBDA_ARN: Final = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
+    r":function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
+)
+#: how long the handler's process may take beyond the function's own timeout (interpreter start-up)
+_START_UP_ALLOWANCE: Final = 15.0
+
+
+class DeliveryError(RuntimeError):
+    """EventBridge or Lambda would not have delivered the event (or `deliver` cannot emulate it)."""
+
+
+class DeployedCodeUnavailable(DeliveryError):
+    """Neither the emulator nor a local zip provides bytes whose sha256 is the deployed CodeSha256."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The event
+# --------------------------------------------------------------------------------------------------
+
+
+def tag_change_event(
+    *,
+    resource_arns: Sequence[str],
+    tags: Mapping[str, str],
+    changed_tag_keys: Iterable[str],
+    account: str,
+    region: str,
+    service: str = "ec2",
+    resource_type: str = "instance",
+    tag_version: int = 1,
+    event_id: str | None = None,
+    time_: datetime | None = None,
+) -> dict[str, Any]:
+    """The "Tag Change on Resource" event (source ``aws.tag``) of a tag change on ``resource_arns``.
+
+    ``tags`` are all the tags the resource has *after* the change (as EventBridge sends them),
+    ``changed_tag_keys`` the keys that were added, changed or removed.
+    """
+    when = (time_ or datetime.now(tz=UTC)).astimezone(UTC)
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Tag Change on Resource",
+        "source": "aws.tag",
+        "account": account,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": list(resource_arns),
+        "detail": {
+            "changed-tag-keys": list(changed_tag_keys),
+            "service": service,
+            "resource-type": resource_type,
+            "version": tag_version,
+            "tags": dict(tags),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Routing: rules and targets, as the emulator holds them
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule as ``DescribeRule`` returns it."""
+
+    name: str
+    arn: str
+    event_bus_name: str
+    state: str
+    event_pattern: str | None
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether EventBridge would route ``event`` through this rule (enabled, pattern matches)."""
+        if self.state != "ENABLED" or not self.event_pattern:
+            return False
+        return bool(EventPattern.load(self.event_pattern).matches_event(dict(event)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A target of a matching rule."""
+
+    rule: Rule
+    target_id: str
+    target_arn: str
+
+    @property
+    def is_lambda(self) -> bool:
+        return _LAMBDA_ARN.match(self.target_arn) is not None
+
+
+def rules_on_bus(events: EventBridgeClient, bus: str = DEFAULT_BUS) -> list[Rule]:
+    """Every rule of ``bus``, each read back with ``DescribeRule``."""
+    names = [
+        rule["Name"]
+        for page in events.get_paginator("list_rules").paginate(EventBusName=bus)
+        for rule in page.get("Rules", [])
+        if "Name" in rule
+    ]
+    rules: list[Rule] = []
+    for name in names:
+        described = events.describe_rule(Name=name, EventBusName=bus)
+        rules.append(
+            Rule(
+                name=name,
+                arn=described["Arn"],
+                event_bus_name=described.get("EventBusName", bus),
+                state=described.get("State", "DISABLED"),
+                event_pattern=described.get("EventPattern"),
+            )
+        )
+    return rules
+
+
+def matching_rules(
+    session: boto3.session.Session, event: Mapping[str, Any], bus: str = DEFAULT_BUS
+) -> list[Rule]:
+    """The rules of ``bus`` that would route ``event``."""
+    return [rule for rule in rules_on_bus(session.client("events"), bus) if rule.matches(event)]
+
+
+def routes_of(events: EventBridgeClient, rule: Rule) -> list[Route]:
+    """The targets of ``rule`` (``ListTargetsByRule``)."""
+    routes: list[Route] = []
+    pages = events.get_paginator("list_targets_by_rule").paginate(
+        Rule=rule.name, EventBusName=rule.event_bus_name
+    )
+    for target in (target for page in pages for target in page.get("Targets", [])):
+        if any(key in target for key in ("Input", "InputPath", "InputTransformer")):
+            raise DeliveryError(
+                f"target {target['Id']} of {rule.name} transforms the event "
+                "(Input/InputPath/InputTransformer), which deliver() does not emulate"
+            )
+        routes.append(Route(rule=rule, target_id=target["Id"], target_arn=target["Arn"]))
+    return routes
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _source_arn_allows(conditions: Mapping[str, Any], source_arn: str) -> bool:
+    """Whether every ``AWS:SourceArn`` condition of a statement admits ``source_arn``."""
+    for test, keys in conditions.items():
+        for key, values in keys.items():
+            if key.lower() != "aws:sourcearn":
+                continue
+            if test in ("ArnLike", "StringLike"):
+                admitted = any(fnmatch.fnmatchcase(source_arn, pattern) for pattern in _as_list(values))
+            elif test in ("ArnEquals", "StringEquals"):
+                admitted = source_arn in _as_list(values)
+            else:  # a test deliver() does not evaluate: do not pretend it admits the rule
+                admitted = False
+            if not admitted:
+                return False
+    return True
+
+
+def check_invoke_permission(
+    lambda_client: LambdaClient, function: str, rule: Rule, qualifier: str | None = None
+) -> str:
+    """The Sid of the resource-policy statement that lets ``rule`` invoke ``function``.
+
+    EventBridge can only invoke a function whose resource policy allows ``events.amazonaws.com`` to
+    call ``lambda:InvokeFunction`` (from this rule, when the statement has an ``AWS:SourceArn``
+    condition); otherwise `DeliveryError`.
+    """
+    kwargs = {"Qualifier": qualifier} if qualifier else {}
+    try:
+        policy = json.loads(lambda_client.get_policy(FunctionName=function, **kwargs)["Policy"])
+    except lambda_client.exceptions.ResourceNotFoundException as exc:
+        raise DeliveryError(f"{function} has no resource policy: EventBridge may not invoke it") from exc
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal", {})
+        services = _as_list(principal.get("Service") if isinstance(principal, dict) else principal)
+        actions = _as_list(statement.get("Action"))
+        if (
+            statement.get("Effect") == "Allow"
+            and EVENTS_PRINCIPAL in services
+            and any(action in ("lambda:InvokeFunction", "lambda:*", "*") for action in actions)
+            and _source_arn_allows(statement.get("Condition", {}), rule.arn)
+        ):
+            return str(statement.get("Sid", ""))
+    raise DeliveryError(
+        f"the resource policy of {function} does not let {EVENTS_PRINCIPAL} invoke it from {rule.arn}"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The deployed code
+# --------------------------------------------------------------------------------------------------
+
+
+def code_sha256(data: bytes) -> str:
+    """Lambda's ``CodeSha256``: the base64 of the SHA-256 digest of the zip."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class DeployedCode:
+    """The bytes of a function's zip, verified against the ``CodeSha256`` the emulator reports."""
+
+    data: bytes = field(repr=False)
+    sha256: str
+    source: str
+    """Where the bytes came from, and why they are the deployed ones."""
+    notes: tuple[str, ...] = ()
+    """What was tried before (e.g. why ``Code.Location`` could not be fetched)."""
+
+
+def _emulator_copy_of(location: str, endpoint_url: str) -> str | None:
+    """``location`` on the emulator: itself when it is served there, else path-style S3 on it."""
+    parsed = urllib.parse.urlsplit(location)
+    endpoint = urllib.parse.urlsplit(endpoint_url)
+    if (parsed.scheme, parsed.netloc) == (endpoint.scheme, endpoint.netloc):
+        return location
+    bucket_host = re.match(r"^(?P<bucket>[a-z0-9.-]+)\.s3[.-]", parsed.netloc)
+    if bucket_host and parsed.netloc.endswith(".amazonaws.com"):
+        return f"{endpoint_url}/{bucket_host['bucket']}{parsed.path}"
+    return None
+
+
+def _fetch(url: str, timeout: float = 30) -> bytes:
+    """GET ``url`` (only ever a URL on the emulator: 127.0.0.1)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - emulator URL
+        data: bytes = response.read()
+        return data
+
+
+def fetch_code(
+    lambda_client: LambdaClient,
+    function: str,
+    *,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+    qualifier: str | None = None,
+) -> DeployedCode:
+    """The function's zip as deployed, verified against the ``CodeSha256`` the emulator reports.
+
+    First ``GetFunction``'s ``Code.Location``, fetched from the emulator only (it is never fetched from
+    AWS: an ``*.s3.*.amazonaws.com`` location is asked of the emulator's S3, path-style). moto 5.2 does
+    not serve function code (the location names a bucket that does not exist in the emulator), so then
+    the zips found in ``local_packages`` (files, or directories of ``*.zip``) are hashed, and the one
+    whose sha256 equals ``CodeSha256`` is used: byte for byte what the emulator holds. When none matches
+    (a stale package, or code deployed from elsewhere), `DeployedCodeUnavailable` is raised.
+    """
+    response = lambda_client.get_function(
+        FunctionName=function, **({"Qualifier": qualifier} if qualifier else {})
+    )
+    expected = response["Configuration"].get("CodeSha256", "")
+    if not expected:
+        raise DeployedCodeUnavailable(f"the emulator reports no CodeSha256 for {function}")
+    notes: list[str] = []
+    location = response.get("Code", {}).get("Location")
+    if location:
+        url = _emulator_copy_of(location, lambda_client.meta.endpoint_url)
+        if url is None:
+            notes.append(f"Code.Location {location} is not on the emulator: not fetched")
+        else:
+            try:
+                data = _fetch(url)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = exc.code if isinstance(exc, urllib.error.HTTPError) else exc
+                notes.append(f"Code.Location is not served by the emulator ({url}: {reason})")
+            else:
+                if code_sha256(data) == expected:
+                    return DeployedCode(data, expected, f"the emulator ({url})", tuple(notes))
+                notes.append(f"{url} returned bytes of sha256 {code_sha256(data)}, not {expected}")
+    candidates: list[Path] = []
+    for place in local_packages:
+        candidates += sorted(place.glob("*.zip")) if place.is_dir() else [place]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        digest = code_sha256(data)
+        if digest == expected:
+            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+            return DeployedCode(
+                data, expected, f"{shown}, whose sha256 is the deployed CodeSha256", tuple(notes)
+            )
+        notes.append(f"{path}: sha256 {digest}")
+    raise DeployedCodeUnavailable(
+        f"no copy of the code of {function} (CodeSha256 {expected}) is available: " + "; ".join(notes)
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Running the handler
+# --------------------------------------------------------------------------------------------------
+
+# Runs in the function's process, with the extracted zip as working directory and only on PYTHONPATH.
+# argv: spec.json (event, handler, context fields), result.json (written by this bootstrap).
+_BOOTSTRAP: Final = r"""
+import importlib, json, sys, time, traceback
+
+with open(sys.argv[1], encoding="utf-8") as spec_file:
+    spec = json.load(spec_file)
+
+
+class LambdaContext:
+    def __init__(self, spec):
+        self.function_name = spec["function_name"]
+        self.function_version = spec["function_version"]
+        self.invoked_function_arn = spec["invoked_function_arn"]
+        self.memory_limit_in_mb = spec["memory_limit_in_mb"]
+        self.aws_request_id = spec["aws_request_id"]
+        self.log_group_name = spec["log_group_name"]
+        self.log_stream_name = spec["log_stream_name"]
+        self._deadline = time.monotonic() + spec["timeout"]
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def error(exc, error_type=None):
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+outcome = {"imported_from": None, "function_error": None}
+module_name, _, function_name = spec["handler"].rpartition(".")
+try:
+    module = importlib.import_module(module_name)
+    handler = getattr(module, function_name)
+except Exception as exc:
+    outcome.update(payload=error(exc, "Runtime.ImportModuleError"), function_error="Unhandled")
+else:
+    outcome["imported_from"] = getattr(module, "__file__", None)
+    try:
+        result = handler(spec["event"], LambdaContext(spec))
+        outcome["payload"] = json.loads(json.dumps(result))
+    except Exception as exc:
+        traceback.print_exc()
+        outcome.update(payload=error(exc), function_error="Unhandled")
+sys.stdout.flush()
+sys.stderr.flush()
+with open(sys.argv[2], "w", encoding="utf-8") as result_file:
+    json.dump(outcome, result_file)
+"""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One run of a function for a delivered event: what Lambda would have reported."""
+
+    route: Route
+    function_name: str
+    function_arn: str
+    handler: str
+    runtime: str
+    code: DeployedCode
+    request_id: str
+    payload: Any
+    """The handler's JSON result, or Lambda's error payload (errorMessage, errorType, stackTrace)."""
+    function_error: str | None
+    """None when the handler returned, ``Unhandled`` when it raised (or timed out)."""
+    log_lines: tuple[str, ...]
+    """What the function wrote to stdout and stderr, in order (its CloudWatch Logs lines)."""
+    imported_from: str | None
+    """The file the handler's module was imported from (inside the extracted zip)."""
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    def json_log_lines(self) -> list[dict[str, Any]]:
+        """The log lines that are JSON objects (the handler's structured log)."""
+        parsed: list[dict[str, Any]] = []
+        for line in self.log_lines:
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                parsed.append(value)
+        return parsed
+
+
+def _runtime_environment(
+    configuration: FunctionConfigurationResponseTypeDef, task_root: Path, endpoint_url: str, region: str
+) -> dict[str, str]:
+    """The function's variables, then what the Lambda runtime sets (it wins, as in Lambda), then AWS."""
+    name = configuration["FunctionName"]
+    env = dict(configuration.get("Environment", {}).get("Variables", {}))
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": configuration.get("Version", "$LATEST"),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize", 128)),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{configuration.get('Runtime', 'python3')}",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "_HANDLER": configuration.get("Handler", ""),
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PYTHONPATH": str(task_root),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(fake_aws_environment(endpoint_url, region))
+    return env
+
+
+def invoke(
+    session: boto3.session.Session,
+    route: Route,
+    event: Mapping[str, Any],
+    *,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> Invocation:
+    """Run the function ``route`` targets with ``event``, from its deployed code (see the module doc)."""
+    lambda_client = session.client("lambda")
+    match = _LAMBDA_ARN.match(route.target_arn)
+    if match is None:
+        raise DeliveryError(f"target {route.target_id} of {route.rule.name} is not a Lambda function")
+    function = match["name"]
+    check_invoke_permission(lambda_client, function, route.rule, match["qualifier"])
+    kwargs = {"Qualifier": match["qualifier"]} if match["qualifier"] else {}
+    configuration = lambda_client.get_function_configuration(FunctionName=function, **kwargs)
+    if configuration.get("State", "Active") != "Active":
+        raise DeliveryError(f"{function} is {configuration.get('State')}, not Active")
+    code = fetch_code(lambda_client, function, local_packages=local_packages, qualifier=match["qualifier"])
+    handler = configuration.get("Handler", "")
+    if "." not in handler:
+        raise DeliveryError(f"{function} has no usable handler ({handler!r})")
+    function_arn = configuration["FunctionArn"]
+    region = function_arn.split(":")[3]
+    request_id = str(uuid.uuid4())
+    timeout = float(configuration.get("Timeout", 3))
+    endpoint_url = lambda_client.meta.endpoint_url
+    with tempfile.TemporaryDirectory(prefix="lambda-invoke-") as scratch:
+        task_root = Path(scratch) / "task"
+        with zipfile.ZipFile(io.BytesIO(code.data)) as archive:
+            archive.extractall(task_root)  # zipfile refuses absolute and ".." member names
+        spec_path, result_path = Path(scratch) / "spec.json", Path(scratch) / "result.json"
+        spec_path.write_text(
+            json.dumps(
+                {
+                    "event": event,
+                    "handler": handler,
+                    "function_name": function,
+                    "function_version": configuration.get("Version", "$LATEST"),
+                    "invoked_function_arn": function_arn,
+                    "memory_limit_in_mb": configuration.get("MemorySize", 128),
+                    "aws_request_id": request_id,
+                    "log_group_name": f"/aws/lambda/{function}",
+                    "log_stream_name": f"{datetime.now(tz=UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+                    "timeout": timeout,
+                }
+            ),
+            encoding="utf-8",
+        )
+        started = time.monotonic()
+        payload, function_error, lines, imported_from = _run_bootstrap(
+            [sys.executable, "-s", "-c", _BOOTSTRAP, str(spec_path), str(result_path)],
+            cwd=task_root,
+            env=_runtime_environment(configuration, task_root, endpoint_url, region),
+            timeout=timeout,
+            result_path=result_path,
+        )
+        seconds = time.monotonic() - started
+    return Invocation(
+        route=route,
+        function_name=function,
+        function_arn=function_arn,
+        handler=handler,
+        runtime=configuration.get("Runtime", ""),
+        code=code,
+        request_id=request_id,
+        payload=payload,
+        function_error=function_error,
+        log_lines=lines,
+        imported_from=imported_from,
+        seconds=seconds,
+    )
+
+
+def _run_bootstrap(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float, result_path: Path
+) -> tuple[Any, str | None, tuple[str, ...], str | None]:
+    """Run the function's process: (payload, function error, log lines, module file relative to cwd)."""
+    try:
+        completed = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout + _START_UP_ALLOWANCE,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode()
+        timed_out = {"errorMessage": f"Task timed out after {timeout:.2f} seconds", "errorType": "Timeout"}
+        return timed_out, "Unhandled", tuple(output.splitlines()), None
+    lines = tuple(completed.stdout.splitlines())
+    if not result_path.is_file():
+        exited = {
+            "errorMessage": f"the runtime process exited with {completed.returncode} without a result",
+            "errorType": "Runtime.ExitError",
+        }
+        return exited, "Unhandled", lines, None
+    outcome = json.loads(result_path.read_text(encoding="utf-8"))
+    imported_from = outcome.get("imported_from")
+    if imported_from is None:
+        return outcome.get("payload"), outcome.get("function_error"), lines, None
+    module_file = Path(imported_from).resolve()
+    if not module_file.is_relative_to(cwd.resolve()):
+        raise DeliveryError(
+            f"the handler module was imported from {imported_from}, not from the deployed code in {cwd}: "
+            "something else is on the function's path"
+        )
+    relative = str(module_file.relative_to(cwd.resolve()))
+    return outcome.get("payload"), outcome.get("function_error"), lines, relative
+
+
+# --------------------------------------------------------------------------------------------------
+# Putting it together
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one event: the rules it matched, and each Lambda target's invocation."""
+
+    event: Mapping[str, Any]
+    rules: tuple[Rule, ...]
+    """Every rule of the bus (read back from the emulator)."""
+    matched: tuple[Rule, ...]
+    invocations: tuple[Invocation, ...]
+    other_targets: tuple[Route, ...] = ()
+    """Targets of matched rules that are not Lambda functions (not delivered to)."""
+
+    @property
+    def results(self) -> list[Any]:
+        return [invocation.payload for invocation in self.invocations]
+
+
+def deliver(
+    session: boto3.session.Session,
+    event: Mapping[str, Any],
+    *,
+    bus: str = DEFAULT_BUS,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> Delivery:
+    """Route ``event`` through the rules of ``bus`` and run every matching Lambda target (module doc).
+
+    ``session`` must talk to the emulator (`tools.emulator.Emulator.session`): the function's process
+    gets its endpoint as ``AWS_ENDPOINT_URL``.
+    """
+    events = session.client("events")
+    rules = rules_on_bus(events, bus)
+    matched = [rule for rule in rules if rule.matches(event)]
+    invocations: list[Invocation] = []
+    others: list[Route] = []
+    packages = list(local_packages)
+    for rule in matched:
+        for route in routes_of(events, rule):
+            if route.is_lambda:
+                invocations.append(invoke(session, route, event, local_packages=packages))
+            else:
+                others.append(route)
+    return Delivery(dict(event), tuple(rules), tuple(matched), tuple(invocations), tuple(others))
