@@ -142,7 +142,10 @@ class _Isolation:
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
         self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
-        self.event_id, self.instance_arn, self.now = event_id, instance_arn, now
+        self.event_id, self.instance_arn = event_id, instance_arn
+        #: one time for the whole isolation: revocation cut-off, snapshot tags and the IsolatedAt tag agree,
+        #: so that a repeated event computes the same revocation policy and changes nothing
+        self.isolated_at = now()
         self.tags = instance_tags(instance)
         self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
         self.record.data["vpc_id"] = vpc_id
@@ -278,7 +281,7 @@ class _Isolation:
             record.steps["credential_revocation"] = "not applicable"
             return
         isolated_at = self.tags.get(self.settings.tag("IsolatedAt"))
-        issued_before = datetime.fromisoformat(isolated_at) if isolated_at else self.now()
+        issued_before = datetime.fromisoformat(isolated_at) if isolated_at else self.isolated_at
         policy_name = f"{self.settings.revocation_policy_prefix}{self.instance_id}"
         outcome = record.run(
             "credential_revocation",
@@ -320,7 +323,7 @@ class _Isolation:
                 self.settings,
                 event_id=self.event_id,
                 isolation_event_ids=events,
-                now=self.now(),
+                now=self.isolated_at,
             ),
         )
         if snapshots:
@@ -384,7 +387,7 @@ class _Isolation:
             self.settings,
             event_id=self.event_id,
             group_id=self.isolation_group_id,
-            now=self.now(),
+            now=self.isolated_at,
         ):
             record.changes.append("tagged as isolated")
         if not record.changes:

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 
 KEY, VALUE = "SecurityIsolation", "Isolate"
 STATUS_KEYS = ("SecurityIsolation:Status", "SecurityIsolation:IsolatedAt", "SecurityIsolation:EventId",
-               "SecurityIsolation:IsolationGroup")  # fmt: skip
+               "SecurityIsolation:IsolationGroup", "SecurityIsolation:OriginalInstanceProfile")  # fmt: skip
 
 
 def analyst_event(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def test_only_the_tagged_instance_changes(ec2: EC2Client, app: App, isolation: I
 
 
 def test_the_delivery_ran_the_deployed_code_with_the_deployed_settings(
-    session: boto3.session.Session, outputs: dict[str, Any], isolation: Isolation
+    session: boto3.session.Session, ec2: EC2Client, app: App, outputs: dict[str, Any], isolation: Isolation
 ) -> None:
     [invocation] = isolation.delivery.invocations
     configuration = session.client("lambda").get_function_configuration(
@@ -222,7 +222,9 @@ def test_the_delivery_ran_the_deployed_code_with_the_deployed_settings(
     assert lines, invocation.log_lines
     assert {line["event_id"] for line in lines} == {isolation.event["id"]}
     messages = [line["message"] for line in lines]
-    assert messages.count("moved interface to the isolation group") == 2
+    group_id = isolation_group_id(ec2, app, outputs)
+    cut = [line for line in lines if line["message"] == "moved interface" and line["group_id"] == group_id]
+    assert len(cut) == 2
     assert "swapped instance profile" in messages
     assert messages[-1] == "event handled"
 

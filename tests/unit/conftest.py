@@ -20,8 +20,8 @@ from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, REGION
 from tests.fixtures.iam_calls import RECORD_ENV, SESSION, record_on
+from tools.fleet import create_instance_profile, launch_instance
 
-AMI = "ami-12c6146b"
 FIXED_NOW = "2026-11-28T05:13:00+00:00"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ec2-isolation"
 
@@ -52,28 +52,15 @@ def iam() -> Any:
     return boto3.client("iam")
 
 
-def _profile(iam: Any, name: str) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    arn: str = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    return arn
-
-
 @pytest.fixture
 def isolation_profile_arn(iam: Any) -> str:
-    return _profile(iam, "ec2-isolation-isolation")
+    return create_instance_profile(iam, "ec2-isolation-isolation")
 
 
 @pytest.fixture
 def app_profile_arn(iam: Any) -> str:
     """The instance profile a compromised workload had before isolation."""
-    return _profile(iam, "web-app")
+    return create_instance_profile(iam, "web-app")
 
 
 @pytest.fixture
@@ -152,35 +139,14 @@ def launch(ec2: Any, network: Network) -> Launch:
         extra_volumes: int = 0,
     ) -> str:
         net = net or network
-        enis = enis if enis is not None else [[net.app_group_id]]
-        kwargs: dict[str, Any] = {
-            "ImageId": AMI,
-            "MinCount": 1,
-            "MaxCount": 1,
-            "InstanceType": "t3.micro",
-            "NetworkInterfaces": [
-                {"DeviceIndex": i, "SubnetId": net.subnet_id, "Groups": list(groups)}
-                for i, groups in enumerate(enis)
-            ],
-            "TagSpecifications": [
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in (tags or {"Name": "web-01"}).items()],
-                }
-            ],
-        }
-        if profile_arn:
-            kwargs["IamInstanceProfile"] = {"Arn": profile_arn}
-        if extra_volumes:
-            kwargs["BlockDeviceMappings"] = [
-                {
-                    "DeviceName": f"/dev/sd{chr(ord('f') + i)}",
-                    "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True},
-                }
-                for i in range(extra_volumes)
-            ]
-        instance_id: str = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
-        return instance_id
+        return launch_instance(
+            ec2,
+            subnet_id=net.subnet_id,
+            enis=enis if enis is not None else [[net.app_group_id]],
+            tags=tags or {"Name": "web-01"},
+            profile_arn=profile_arn,
+            extra_volumes=extra_volumes,
+        )
 
     return _launch
 

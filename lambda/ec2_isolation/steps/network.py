@@ -290,7 +290,7 @@ def move_interfaces(
             log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
             continue
         outcome.changed = True
-        log(logging.INFO, "moved interface to the isolation group", **outcome.as_dict())
+        log(logging.INFO, "moved interface", group_id=group_id, **outcome.as_dict())
     _verify(ec2, instance_id, group_id, [o for o in outcomes if o.changed or o.previous_groups == [group_id]])
     return outcomes
 

@@ -180,19 +180,19 @@ run "tags_too_large_for_the_lambda_environment" {
 }
 
 run "untrack_wait_too_long" {
-  command         = plan
+  command = plan
   variables { untrack_wait_seconds = 301 }
   expect_failures = [var.untrack_wait_seconds]
 }
 
 run "revocation_role_path_without_leading_slash" {
-  command         = plan
+  command = plan
   variables { credential_revocation_role_path = "workloads/" }
   expect_failures = [var.credential_revocation_role_path]
 }
 
 run "auto_scaling_action_unknown" {
-  command         = plan
+  command = plan
   variables { auto_scaling_action = "terminate" }
   expect_failures = [var.auto_scaling_action]
 }
