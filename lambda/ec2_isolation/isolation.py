@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: states in which the instance has no network connection that could survive the cut
+NO_CONNECTION_STATES = frozenset({"stopping", "stopped"})
+
 
 class _Record:
     """What one isolation did and what failed, step by step (becomes the per-instance summary)."""
@@ -164,7 +167,11 @@ class _Isolation:
         self._isolation_group()
         untracking_since = None
         if self.isolation_group_id is not None and settings.untrack_connections:
-            untracking_since = self._untrack(monotonic)
+            if self.record.data["state"] in NO_CONNECTION_STATES:
+                # A stopped instance has no connection to untrack: no open window, no wait.
+                record.steps["untrack_connections"] = "not applicable"
+            else:
+                untracking_since = self._untrack(monotonic)
         profile = self._swap_profile()
         if settings.revoke_credentials:
             self._revoke(profile)

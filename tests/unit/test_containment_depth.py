@@ -121,6 +121,26 @@ class TestConnectionTracking:
         for inside in ("ReplaceIamInstanceProfileAssociation", "PutRolePolicy", "CreateSnapshots"):
             assert first_move < operations.index(inside) < last_move, inside
 
+    def test_a_stopped_instance_is_cut_directly_without_an_open_window(
+        self,
+        ec2: Any,
+        network: Network,
+        launch: Launch,
+        invoke: Invoke,
+        clients: AwsClients,
+        sleeps: list[float],
+    ) -> None:
+        instance_id = launch()
+        ec2.stop_instances(InstanceIds=[instance_id])
+        calls = record_calls(clients.ec2)
+        [result] = invoke(tag_change_event([instance_id]))["instances"]
+        assert result["status"] == "isolated"
+        assert result["steps"]["untrack_connections"] == "not applicable"
+        assert sleeps == []
+        assert [p["SecurityGroupId.1"] for p in calls.sent("ModifyNetworkInterfaceAttribute")] == [
+            isolation_group(ec2, network.vpc_id)
+        ]
+
     def test_switched_off_there_is_no_transition_and_no_wait(
         self,
         ec2: Any,
