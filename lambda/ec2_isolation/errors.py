@@ -1,4 +1,4 @@
-"""Exceptions. Every one of them ends the invocation in the failure path (retry, dead letter, alarm)."""
+"""Exceptions. Every one of them fails the invocation, which Lambda then retries (the failure path)."""
 
 from __future__ import annotations
 

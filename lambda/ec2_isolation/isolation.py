@@ -18,7 +18,7 @@ Order, and why:
 10. Status tags, only when every step succeeded.
 
 When a step fails the others still run; then ``InstanceIsolationFailed`` is raised with the result, so
-the invocation fails (retry, dead letter) and says exactly which steps succeeded.
+the invocation fails (and is retried) and says exactly which steps succeeded.
 """
 
 from __future__ import annotations

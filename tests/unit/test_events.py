@@ -43,12 +43,17 @@ def test_an_eight_digit_legacy_instance_id_is_accepted() -> None:
     assert parse_event(tag_change_event(["i-0123abcd"]), HERE).instance_ids == ("i-0123abcd",)
 
 
+def _parent(event: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The object holding the dotted ``path`` of ``event``, and the last key."""
+    *parents, leaf = path.split(".")
+    for key in parents:
+        event = event[key]
+    return event, leaf
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(event: dict[str, Any]) -> None:
-        *parents, leaf = path.split(".")
-        target = event
-        for key in parents:
-            target = target[key]
+        target, leaf = _parent(event, path)
         target[leaf] = value
 
     return mutate
@@ -56,10 +61,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 def _delete(path: str) -> Callable[[dict[str, Any]], None]:
     def mutate(event: dict[str, Any]) -> None:
-        *parents, leaf = path.split(".")
-        target = event
-        for key in parents:
-            target = target[key]
+        target, leaf = _parent(event, path)
         del target[leaf]
 
     return mutate
