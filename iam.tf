@@ -251,6 +251,15 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   statement {
+    # The record of each isolation: written before the first change (conditionally: the lock), then
+    # completed with the outcome of each attempt.
+    sid       = "IsolationRecords"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    resources = [local.record_table_arn]
+  }
+
+  statement {
     sid       = "PassIsolationRole"
     effect    = "Allow"
     actions   = ["iam:PassRole"]

@@ -23,6 +23,8 @@ locals {
   # All traffic in and out: ENIs pass through it so that tracked connections become untracked.
   transition_security_group_name = "${local.isolation_security_group_name}-untrack"
   revocation_policy_prefix       = "${var.name}-revoke-"
+  record_table_name              = "${var.name}-records"
+  record_table_arn               = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.record_table_name}"
 
   lambda_role_name    = "${var.name}-lambda"
   isolation_role_name = "${var.name}-isolation"
@@ -133,6 +135,9 @@ resource "aws_lambda_function" "this" {
       MANAGED_TAG_VALUE              = var.name
       RESOURCE_TAGS                  = jsonencode(var.tags)
       LOG_LEVEL                      = var.log_level
+      RECORD_TABLE_NAME              = local.record_table_name
+      # A record's lock outlives the longest invocation that could hold it.
+      RECORD_LOCK_SECONDS = tostring(var.lambda_timeout + 60)
       # Containment depth (see variables.tf)
       UNTRACK_CONNECTIONS                     = tostring(var.untrack_connections)
       UNTRACK_WAIT_SECONDS                    = tostring(var.untrack_wait_seconds)
@@ -163,5 +168,6 @@ resource "aws_lambda_function" "this" {
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.lambda,
     aws_iam_instance_profile.isolation,
+    aws_dynamodb_table.records,
   ]
 }

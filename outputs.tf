@@ -52,3 +52,13 @@ output "status_tag_prefix" {
   description = "Prefix of the status tags the Lambda writes on the instances it isolates (\"<isolation tag key>:\")."
   value       = local.status_tag_prefix
 }
+
+output "record_table_name" {
+  description = "Name of the DynamoDB table of isolation records (prior state, lock, audit trail)."
+  value       = aws_dynamodb_table.records.name
+}
+
+output "record_table_arn" {
+  description = "ARN of the DynamoDB table of isolation records."
+  value       = aws_dynamodb_table.records.arn
+}

@@ -276,3 +276,10 @@ variable "disassociate_elastic_ips" {
   default     = false
   nullable    = false
 }
+
+variable "record_deletion_protection" {
+  description = "Deletion protection of the DynamoDB table of isolation records (the audit trail, and what a release restores from). Turn it off only for throw-away deployments."
+  type        = bool
+  default     = true
+  nullable    = false
+}

@@ -15,6 +15,10 @@ module "ec2_isolation" {
   isolation_tag_key   = "SecurityIsolation"
   isolation_tag_value = "Isolate"
 
+  # This example is applied and destroyed by the tests and by `make demo`: its record table must be
+  # deletable. Keep the default (true) for a real deployment: the records are the audit trail.
+  record_deletion_protection = false
+
   tags = {
     Project     = "ec2-isolation"
     Environment = "example"

@@ -52,3 +52,13 @@ output "status_tag_prefix" {
   description = "Prefix of the status tags the Lambda writes on isolated instances."
   value       = module.ec2_isolation.status_tag_prefix
 }
+
+output "record_table_name" {
+  description = "Name of the DynamoDB table of isolation records."
+  value       = module.ec2_isolation.record_table_name
+}
+
+output "record_table_arn" {
+  description = "ARN of the DynamoDB table of isolation records."
+  value       = module.ec2_isolation.record_table_arn
+}

@@ -10,6 +10,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_iam import IAMClient
@@ -50,3 +51,7 @@ class AwsClients:
     @cached_property
     def elbv2(self) -> ElasticLoadBalancingv2Client:
         return self.session.client("elbv2", config=self._config)
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self.session.client("dynamodb", config=self._config)

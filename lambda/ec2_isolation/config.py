@@ -23,6 +23,7 @@ REQUIRED = (
     "ISOLATION_INSTANCE_PROFILE_ARN",
     "MANAGED_TAG_KEY",
     "MANAGED_TAG_VALUE",
+    "RECORD_TABLE_NAME",
 )
 
 
@@ -41,8 +42,12 @@ class Settings:
     isolation_instance_profile_arn: str
     managed_tag_key: str
     managed_tag_value: str
+    #: DynamoDB table of isolation records (prior state, lock, audit trail)
+    record_table_name: str = ""
     resource_tags: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    #: how long a record's lock protects an isolation in progress from other events
+    record_lock_seconds: int = 900
     #: move ENIs through an allow-all (untracked) group first, and lower their conntrack timeouts
     untrack_connections: bool = True
     untrack_wait_seconds: int = 15
@@ -96,6 +101,8 @@ class Settings:
             isolation_instance_profile_arn=env["ISOLATION_INSTANCE_PROFILE_ARN"],
             managed_tag_key=env["MANAGED_TAG_KEY"],
             managed_tag_value=env["MANAGED_TAG_VALUE"],
+            record_table_name=env["RECORD_TABLE_NAME"],
+            record_lock_seconds=_integer(env, "RECORD_LOCK_SECONDS", default=900),
             resource_tags=resource_tags,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             untrack_connections=_flag(env, "UNTRACK_CONNECTIONS", default=True),

@@ -33,7 +33,7 @@ from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, IsolationError
 from ec2_isolation.log import log
 from ec2_isolation.steps.credentials import revoke_instance_credentials
-from ec2_isolation.steps.evidence import protect_instance, snapshot_volumes
+from ec2_isolation.steps.evidence import protect_instance, protection_state, snapshot_volumes
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
 from ec2_isolation.steps.network import (
     InterfaceOutcome,
@@ -44,6 +44,7 @@ from ec2_isolation.steps.network import (
     restore_interface,
 )
 from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
+from ec2_isolation.steps.record import begin_isolation, capture_prior_state, finish_isolation
 from ec2_isolation.steps.services import (
     deregister_from_target_groups,
     disassociate_elastic_ips,
@@ -117,6 +118,25 @@ def isolate_instance(
     vpc_id = instance.get("VpcId")
     if not vpc_id:
         raise IsolationError(f"{instance_id} is not in a VPC; this module only isolates VPC instances")
+    started = now()
+    # Before the first change: the prior state, in the record that is also the lock.
+    prior = capture_prior_state(clients.ec2, instance)
+    if settings.protect_from_termination:
+        prior.update(protection_state(clients.ec2, instance_id))
+    lock = begin_isolation(
+        clients.dynamodb,
+        settings.record_table_name,
+        instance_id=instance_id,
+        event_id=event_id,
+        prior=prior,
+        now=started,
+        lock_seconds=settings.record_lock_seconds,
+    )
+    if not lock.acquired:
+        return {
+            **_Record(instance_id, state).result("in_progress"),
+            "reason": f"event {lock.held_by} is isolating this instance",
+        }
     isolation = _Isolation(
         clients,
         settings,
@@ -124,9 +144,37 @@ def isolate_instance(
         vpc_id=vpc_id,
         event_id=event_id,
         instance_arn=instance_arn,
-        now=now,
+        started=started,
+        prior=lock.prior,
     )
-    return isolation.run(sleep, monotonic)
+    try:
+        result = isolation.run(sleep, monotonic)
+    except InstanceIsolationFailed as failed:
+        _finish_record(
+            clients, settings, instance_id=instance_id, event_id=event_id, result=failed.result, now=now
+        )
+        raise
+    _finish_record(clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now)
+    return result
+
+
+def _finish_record(
+    clients: AwsClients,
+    settings: Settings,
+    *,
+    instance_id: str,
+    event_id: str,
+    result: dict[str, Any],
+    now: Callable[[], datetime],
+) -> None:
+    finish_isolation(
+        clients.dynamodb,
+        settings.record_table_name,
+        instance_id=instance_id,
+        event_id=event_id,
+        result=result,
+        now=now(),
+    )
 
 
 class _Isolation:
@@ -141,14 +189,17 @@ class _Isolation:
         vpc_id: str,
         event_id: str,
         instance_arn: str,
-        now: Callable[[], datetime],
+        started: datetime,
+        prior: dict[str, Any],
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
         self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
         self.event_id, self.instance_arn = event_id, instance_arn
         #: one time for the whole isolation: revocation cut-off, snapshot tags and the IsolatedAt tag agree,
         #: so that a repeated event computes the same revocation policy and changes nothing
-        self.isolated_at = now()
+        self.isolated_at = started
+        #: the recorded prior state (of the first isolation, when this is a retry or a repeat)
+        self.prior = prior
         self.tags = instance_tags(instance)
         self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
         self.record.data["vpc_id"] = vpc_id
@@ -239,9 +290,14 @@ class _Isolation:
         if moved is None:
             return None
         started = monotonic()
+        recorded = self.prior.get("security_groups", {})
         for outcome in moved:
-            if outcome.changed:  # only ENIs this run moved can be put back on their groups
-                self.original_groups[outcome.network_interface_id] = outcome.previous_groups
+            eni = outcome.network_interface_id
+            if outcome.changed or outcome.previous_groups == [transition.group_id]:
+                # on the transition group now: its groups before the isolation are what a failed cut restores
+                self.original_groups[eni] = recorded.get(eni) or outcome.previous_groups
+            if outcome.previous_groups == [transition.group_id] and eni not in recorded:
+                self.original_groups.pop(eni)
         errors = [f"{o.network_interface_id}: {o.error}" for o in moved if o.error]
         if errors:
             record.fail("untrack_connections", "; ".join(errors))

@@ -31,6 +31,7 @@ EXPECTED_RESOURCES = {
     "aws_iam_role.isolation",
     "aws_iam_role_policy.isolation",
     "aws_iam_instance_profile.isolation",
+    "aws_dynamodb_table.records",
 }
 TAGGABLE_RESOURCES = {
     "aws_cloudwatch_event_rule.this",
@@ -39,6 +40,7 @@ TAGGABLE_RESOURCES = {
     "aws_iam_role.lambda",
     "aws_iam_role.isolation",
     "aws_iam_instance_profile.isolation",
+    "aws_dynamodb_table.records",
 }
 EXPECTED_OUTPUTS = {
     "lambda_function_arn",
@@ -52,6 +54,8 @@ EXPECTED_OUTPUTS = {
     "isolation_instance_profile_name",
     "isolation_security_group_name",
     "status_tag_prefix",
+    "record_table_name",
+    "record_table_arn",
 }
 
 
@@ -160,6 +164,8 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "MANAGED_TAG_VALUE": "ec2-isolation",
         "RESOURCE_TAGS": json.dumps(example_tags(example_plan), separators=(",", ":"), sort_keys=True),
         "LOG_LEVEL": "INFO",
+        "RECORD_TABLE_NAME": "ec2-isolation-records",
+        "RECORD_LOCK_SECONDS": "180",
         "UNTRACK_CONNECTIONS": "true",
         "UNTRACK_WAIT_SECONDS": "15",
         "TRANSITION_SECURITY_GROUP_NAME": "ec2-isolation-isolation-untrack",
@@ -291,6 +297,11 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             {"iam:PassRole"},
             {f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-isolation"},
             {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        "IsolationRecords": (
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+            {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ec2-isolation-records"},
+            None,
         ),
         "OpenTransitionGroup": (
             {"ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"},
@@ -424,6 +435,8 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "MANAGED_TAG_VALUE": "ir-quarantine",
         "RESOURCE_TAGS": '{"Team":"incident-response"}',
         "LOG_LEVEL": "DEBUG",
+        "RECORD_TABLE_NAME": "ir-quarantine-records",
+        "RECORD_LOCK_SECONDS": "180",
         "UNTRACK_CONNECTIONS": "true",
         "UNTRACK_WAIT_SECONDS": "30",
         "TRANSITION_SECURITY_GROUP_NAME": "quarantine-no-traffic-untrack",
@@ -533,3 +546,18 @@ def test_switched_off_steps_get_no_grant(minimal_plan: Plan) -> None:
         "DISASSOCIATE_ELASTIC_IPS": "false",
     }
     assert environment["variables"]["AUTO_SCALING_ACTION"] == "none"
+
+
+def test_the_record_table_is_encrypted_recoverable_and_protected(
+    example_plan: Plan, custom_plan: Plan
+) -> None:
+    """Then the records are encrypted at rest, point-in-time recoverable, and deletion-protected by default."""
+    table = custom_plan.after("aws_dynamodb_table.records")
+    assert table["name"] == "ir-quarantine-records"
+    assert table["hash_key"] == "instance_id"
+    assert table["billing_mode"] == "PAY_PER_REQUEST"
+    assert [s["enabled"] for s in table["server_side_encryption"]] == [True]
+    assert [p["enabled"] for p in table["point_in_time_recovery"]] == [True]
+    assert table["deletion_protection_enabled"] is True
+    # examples/basic is applied and destroyed by the tests, so it turns the protection off
+    assert example_plan.after("aws_dynamodb_table.records")["deletion_protection_enabled"] is False

@@ -42,6 +42,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+RECORD_TABLE = "ec2-isolation-records"
+
+
+@pytest.fixture(autouse=True)
+def record_table(aws: None) -> str:
+    """The isolation record table, as the module creates it."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=RECORD_TABLE,
+        KeySchema=[{"AttributeName": "instance_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "instance_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return RECORD_TABLE
+
+
 @pytest.fixture
 def ec2() -> Any:
     return boto3.client("ec2", region_name=REGION)
@@ -73,6 +88,7 @@ def settings(isolation_profile_arn: str) -> Settings:
         isolation_instance_profile_arn=isolation_profile_arn,
         managed_tag_key="SecurityIsolation:ManagedBy",
         managed_tag_value="ec2-isolation",
+        record_table_name=RECORD_TABLE,
         resource_tags={"team": "security", "cost-center": "ir"},
     )
 
@@ -88,6 +104,7 @@ def function_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[st
         "ISOLATION_INSTANCE_PROFILE_ARN": settings.isolation_instance_profile_arn,
         "MANAGED_TAG_KEY": settings.managed_tag_key,
         "MANAGED_TAG_VALUE": settings.managed_tag_value,
+        "RECORD_TABLE_NAME": settings.record_table_name,
         "RESOURCE_TAGS": json.dumps(dict(settings.resource_tags)),
         "LOG_LEVEL": "INFO",
     }
@@ -160,6 +177,7 @@ def clients() -> AwsClients:
         handler_clients.iam,
         handler_clients.autoscaling,
         handler_clients.elbv2,
+        handler_clients.dynamodb,
     ):
         record_on(client)
     return handler_clients

@@ -32,6 +32,7 @@ def required_actions() -> frozenset[str]:
         instance,
         network,
         profile,
+        record,
         services,
         status,
     )

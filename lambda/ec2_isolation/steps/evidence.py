@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.config import Settings
 from ec2_isolation.log import log
@@ -14,6 +14,19 @@ from ec2_isolation.steps import requires
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
+
+
+@requires("ec2:DescribeInstanceAttribute")
+def protection_state(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
+    """Termination protection and shutdown behaviour, as they are (recorded before the change)."""
+    protection = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    return {
+        "termination_protection": bool(protection.get("DisableApiTermination", {}).get("Value")),
+        "shutdown_behaviour": behaviour.get("InstanceInitiatedShutdownBehavior", {}).get("Value"),
+    }
 
 
 @requires("ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute")
