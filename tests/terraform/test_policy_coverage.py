@@ -83,6 +83,9 @@ def test_switched_off_steps_are_not_granted(minimal_plan: Plan) -> None:
 
     foundation = {
         "describe_instance",
+        "capture_prior_state",
+        "begin_isolation",
+        "finish_isolation",
         "ensure_isolation_group",
         "move_interfaces",
         "swap_instance_profile",
