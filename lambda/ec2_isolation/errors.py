@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call (``""`` when the response carries none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
 
 class IsolationError(Exception):
     """Base class of every error the handler raises on purpose."""

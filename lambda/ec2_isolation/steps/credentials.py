@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ec2_isolation.errors import IsolationError
+from ec2_isolation.errors import IsolationError, error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 
@@ -81,7 +81,7 @@ def revoke_instance_credentials(
     try:
         current = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+        if error_code(exc) != "NoSuchEntity":
             raise
         current = None
     if isinstance(current, str):  # boto3 decodes it; keep a raw string working too

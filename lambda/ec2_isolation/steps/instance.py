@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from ec2_isolation.errors import InstanceNotFound
+from ec2_isolation.errors import InstanceNotFound, error_code
 from ec2_isolation.steps import requires
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def describe_instance(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
+        if error_code(exc) == "InvalidInstanceID.NotFound":
             raise InstanceNotFound(f"instance {instance_id} does not exist") from exc
         raise
     instances = [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ec2_isolation.config import Settings
-from ec2_isolation.errors import ForeignSecurityGroup, IsolationError
+from ec2_isolation.errors import ForeignSecurityGroup, IsolationError, error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 
@@ -31,10 +31,6 @@ TRANSITION_DESCRIPTION = (
 #: revoking a rule that a concurrent invocation revoked first
 _RULE_GONE = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"})
 _SEAL_ATTEMPTS = 3
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass
@@ -95,7 +91,7 @@ def _ensure_group(
                 TagSpecifications=[_group_tags(settings, name)],
             )
         except ClientError as exc:
-            if _error_code(exc) != "InvalidGroup.Duplicate":
+            if error_code(exc) != "InvalidGroup.Duplicate":
                 raise
             log(logging.INFO, "security group created concurrently; re-reading it", vpc_id=vpc_id, name=name)
             group = _find_group(ec2, vpc_id, name)
@@ -201,7 +197,7 @@ def lower_connection_tracking_timeouts(ec2: EC2Client, interface_ids: list[str])
                 ConnectionTrackingSpecification=CONNECTION_TRACKING,
             )
         except ClientError as exc:
-            if _error_code(exc) not in _CONNTRACK_UNSUPPORTED:
+            if error_code(exc) not in _CONNTRACK_UNSUPPORTED:
                 raise
             log(logging.WARNING, "connection tracking timeouts not supported", eni=eni_id, error=str(exc))
             outcomes[eni_id] = "unsupported"
@@ -233,7 +229,7 @@ def seal_group(ec2: EC2Client, group_id: str) -> list[str]:
             if ingress:
                 ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ingress)
         except ClientError as exc:
-            if _error_code(exc) not in _RULE_GONE:
+            if error_code(exc) not in _RULE_GONE:
                 raise
             log(logging.INFO, "a rule was revoked concurrently; re-reading the group", group_id=group_id)
             continue
@@ -286,7 +282,7 @@ def move_interfaces(
                 NetworkInterfaceId=outcome.network_interface_id, Groups=[group_id]
             )
         except ClientError as exc:
-            outcome.error = f"{_error_code(exc)}: {exc}"
+            outcome.error = f"{error_code(exc)}: {exc}"
             log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
             continue
         outcome.changed = True

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ec2_isolation.errors import IsolationError
+from ec2_isolation.errors import IsolationError, error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.profile import active_associations
@@ -105,7 +105,7 @@ def begin_isolation(
             TableName=table, Item=_to_item(record), ConditionExpression="attribute_not_exists(instance_id)"
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise
     else:
         log(logging.INFO, "recorded the prior state", table=table)
@@ -136,7 +136,7 @@ def begin_isolation(
             ),
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise
         log(logging.WARNING, "the record changed while taking it over; standing down")
         return Lock(acquired=False, created=False, prior=current["prior"], held_by="a concurrent invocation")
