@@ -46,8 +46,11 @@ from ec2_isolation.steps.network import (
 from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
 from ec2_isolation.steps.record import begin_isolation, capture_prior_state, finish_isolation
 from ec2_isolation.steps.services import (
-    deregister_from_target_groups,
+    auto_scaling_membership,
+    deregister_targets,
     disassociate_elastic_ips,
+    elastic_ip_associations,
+    find_target_registrations,
     remove_from_auto_scaling,
 )
 from ec2_isolation.steps.status import mark_isolated
@@ -123,6 +126,14 @@ def isolate_instance(
     prior = capture_prior_state(clients.ec2, instance)
     if settings.protect_from_termination:
         prior.update(protection_state(clients.ec2, instance_id))
+    # What the service-removal steps will change: recorded, and (read just now) what they act on.
+    current: dict[str, Any] = {}
+    if settings.auto_scaling_action != "none":
+        prior["auto_scaling"] = auto_scaling_membership(clients.autoscaling, instance_id)
+    if settings.deregister_targets:
+        prior["target_groups"] = current["target_groups"] = find_target_registrations(clients.elbv2, instance)
+    if settings.disassociate_elastic_ips:
+        prior["elastic_ips"] = current["elastic_ips"] = elastic_ip_associations(clients.ec2, instance_id)
     lock = begin_isolation(
         clients.dynamodb,
         settings.record_table_name,
@@ -146,6 +157,7 @@ def isolate_instance(
         instance_arn=instance_arn,
         started=started,
         prior=lock.prior,
+        current=current,
     )
     try:
         result = isolation.run(sleep, monotonic)
@@ -191,6 +203,7 @@ class _Isolation:
         instance_arn: str,
         started: datetime,
         prior: dict[str, Any],
+        current: dict[str, Any],
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
         self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
@@ -200,6 +213,8 @@ class _Isolation:
         self.isolated_at = started
         #: the recorded prior state (of the first isolation, when this is a retry or a repeat)
         self.prior = prior
+        #: the target registrations and Elastic IPs as read at the start of this invocation
+        self.current = current
         self.tags = instance_tags(instance)
         self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
         self.record.data["vpc_id"] = vpc_id
@@ -362,7 +377,7 @@ class _Isolation:
     def _deregister_targets(self) -> None:
         removed = (
             self.record.run(
-                "target_groups", lambda: deregister_from_target_groups(self.clients.elbv2, self.instance)
+                "target_groups", lambda: deregister_targets(self.clients.elbv2, self.current["target_groups"])
             )
             or []
         )
@@ -371,7 +386,10 @@ class _Isolation:
 
     def _disassociate_elastic_ips(self) -> None:
         addresses = (
-            self.record.run("elastic_ips", lambda: disassociate_elastic_ips(self.ec2, self.instance_id)) or []
+            self.record.run(
+                "elastic_ips", lambda: disassociate_elastic_ips(self.ec2, self.current["elastic_ips"])
+            )
+            or []
         )
         self.record.data["elastic_ips"] = addresses
         self.record.changes += [f"disassociated Elastic IP {a['public_ip']}" for a in addresses]

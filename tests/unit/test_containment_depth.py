@@ -484,6 +484,41 @@ class TestServiceRemoval:
             "network_interfaces": "ok",
         }
 
+    def test_the_record_holds_the_service_state_before_the_change_read_once(
+        self,
+        ec2: Any,
+        invoke: Invoke,
+        settings: Settings,
+        clients: AwsClients,
+        fleet: dict[str, Any],
+        record_table: str,
+    ) -> None:
+        from ec2_isolation.steps.record import read_record
+
+        instance_id = fleet["instance_id"]
+        allocation = ec2.allocate_address(Domain="vpc")
+        ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=instance_id)
+        calls = record_calls(*all_clients(clients))
+        invoke(tag_change_event([instance_id]), with_switches(settings, disassociate_elastic_ips=True))
+        item = read_record(clients.dynamodb, record_table, instance_id)
+        assert item is not None
+        prior = item["prior"]
+        assert prior["auto_scaling"] == {"group": "web", "state": "InService"}
+        registrations = {r["target_group_arn"]: r["targets"] for r in prior["target_groups"]}
+        assert registrations[fleet["by_instance"]] == [{"Id": instance_id, "Port": 8080}]
+        assert [t["Id"] for t in registrations[fleet["by_ip"]]] != [] and "10.0.1.250" not in {
+            t["Id"] for t in registrations[fleet["by_ip"]]
+        }
+        [address] = prior["elastic_ips"]
+        assert (
+            address["allocation_id"] == allocation["AllocationId"]
+            and address["public_ip"] == allocation["PublicIp"]
+        )
+        # the target groups were scanned once: the deregistration used what the record read
+        assert calls.operations().count("DescribeTargetHealth") == 2
+        assert targets(fleet, "by_instance") == set()
+        assert instance_id not in {a.get("InstanceId") for a in ec2.describe_addresses()["Addresses"]}
+
     def test_standby_keeps_the_instance_in_the_group(
         self, invoke: Invoke, settings: Settings, fleet: dict[str, Any]
     ) -> None:

@@ -61,19 +61,24 @@ def _instance_addresses(instance: InstanceTypeDef) -> set[str]:
     return addresses
 
 
-@requires(
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:DeregisterTargets",
-)
-def deregister_from_target_groups(
+@requires("autoscaling:DescribeAutoScalingInstances")
+def auto_scaling_membership(autoscaling: AutoScalingClient, instance_id: str) -> dict[str, str] | None:
+    """The instance's Auto Scaling group and lifecycle state (recorded before the change), or None."""
+    members = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    if not members:
+        return None
+    return {"group": members[0]["AutoScalingGroupName"], "state": members[0]["LifecycleState"]}
+
+
+@requires("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth")
+def find_target_registrations(
     elbv2: ElasticLoadBalancingv2Client, instance: InstanceTypeDef
 ) -> list[dict[str, Any]]:
-    """Deregister the instance (instance targets) and its addresses (IP targets) from every target group
-    of its VPC that holds them. Returns what was deregistered, per target group."""
+    """Every registration of the instance (instance targets) and of its addresses (IP targets) in the
+    target groups of its VPC, per target group (recorded before the change)."""
     instance_id = instance["InstanceId"]
     addresses = _instance_addresses(instance)
-    removed: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for page in elbv2.get_paginator("describe_target_groups").paginate():
         for group in page["TargetGroups"]:
             kind = group.get("TargetType", "instance")
@@ -88,30 +93,47 @@ def deregister_from_target_groups(
                 and d.get("TargetHealth", {}).get("State") not in ("draining", "unused")
             ]
             if targets:
-                elbv2.deregister_targets(TargetGroupArn=group["TargetGroupArn"], Targets=targets)
-                removed.append({"target_group_arn": group["TargetGroupArn"], "targets": targets})
-                log(logging.INFO, "deregistered from target group", target_group=group["TargetGroupArn"])
-    return removed
+                found.append({"target_group_arn": group["TargetGroupArn"], "targets": targets})
+    return found
 
 
-@requires("ec2:DescribeAddresses", "ec2:DisassociateAddress")
-def disassociate_elastic_ips(ec2: EC2Client, instance_id: str) -> list[dict[str, str]]:
-    """Disassociate every Elastic IP of the instance (any of its ENIs). Returns what was removed."""
+@requires("elasticloadbalancing:DeregisterTargets")
+def deregister_targets(
+    elbv2: ElasticLoadBalancingv2Client, registrations: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Deregister ``registrations`` (from `find_target_registrations`). Returns what was deregistered."""
+    for registration in registrations:
+        elbv2.deregister_targets(
+            TargetGroupArn=registration["target_group_arn"], Targets=registration["targets"]
+        )
+        log(logging.INFO, "deregistered from target group", target_group=registration["target_group_arn"])
+    return registrations
+
+
+@requires("ec2:DescribeAddresses")
+def elastic_ip_associations(ec2: EC2Client, instance_id: str) -> list[dict[str, str]]:
+    """The Elastic IPs associated with the instance (any of its ENIs), recorded before the change."""
     addresses = ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance_id]}])[
         "Addresses"
     ]
-    removed: list[dict[str, str]] = []
-    for address in addresses:
-        if "AssociationId" not in address:
-            continue
-        ec2.disassociate_address(AssociationId=address["AssociationId"])
-        removed.append(
-            {
-                "public_ip": address.get("PublicIp", ""),
-                "allocation_id": address.get("AllocationId", ""),
-                "network_interface_id": address.get("NetworkInterfaceId", ""),
-            }
-        )
-    if removed:
-        log(logging.INFO, "disassociated Elastic IPs", addresses=removed)
-    return removed
+    return [
+        {
+            "public_ip": address.get("PublicIp", ""),
+            "allocation_id": address.get("AllocationId", ""),
+            "association_id": address["AssociationId"],
+            "network_interface_id": address.get("NetworkInterfaceId", ""),
+            "private_ip": address.get("PrivateIpAddress", ""),
+        }
+        for address in addresses
+        if "AssociationId" in address
+    ]
+
+
+@requires("ec2:DisassociateAddress")
+def disassociate_elastic_ips(ec2: EC2Client, associations: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Disassociate ``associations`` (from `elastic_ip_associations`). Returns what was removed."""
+    for association in associations:
+        ec2.disassociate_address(AssociationId=association["association_id"])
+    if associations:
+        log(logging.INFO, "disassociated Elastic IPs", addresses=associations)
+    return associations
