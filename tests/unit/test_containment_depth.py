@@ -500,7 +500,7 @@ class TestServiceRemoval:
         ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=instance_id)
         calls = record_calls(*all_clients(clients))
         invoke(tag_change_event([instance_id]), with_switches(settings, disassociate_elastic_ips=True))
-        item = read_record(clients.dynamodb, record_table, instance_id)
+        item = read_record(boto3.client("dynamodb", region_name=REGION), record_table, instance_id)
         assert item is not None
         prior = item["prior"]
         assert prior["auto_scaling"] == {"group": "web", "state": "InService"}
