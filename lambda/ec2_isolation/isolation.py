@@ -129,7 +129,9 @@ def isolate_instance(
     # What the service-removal steps will change: recorded, and (read just now) what they act on.
     current: dict[str, Any] = {}
     if settings.auto_scaling_action != "none":
-        prior["auto_scaling"] = auto_scaling_membership(clients.autoscaling, instance_id)
+        prior["auto_scaling"] = current["auto_scaling"] = auto_scaling_membership(
+            clients.autoscaling, instance_id
+        )
     if settings.deregister_targets:
         prior["target_groups"] = current["target_groups"] = find_target_registrations(clients.elbv2, instance)
     if settings.disassociate_elastic_ips:
@@ -213,7 +215,7 @@ class _Isolation:
         self.isolated_at = started
         #: the recorded prior state (of the first isolation, when this is a retry or a repeat)
         self.prior = prior
-        #: the target registrations and Elastic IPs as read at the start of this invocation
+        #: Auto Scaling membership, target registrations and Elastic IPs, as read when this invocation began
         self.current = current
         self.tags = instance_tags(instance)
         self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
@@ -265,6 +267,7 @@ class _Isolation:
             lambda: remove_from_auto_scaling(
                 self.clients.autoscaling,
                 self.instance_id,
+                self.current["auto_scaling"],
                 self.settings.auto_scaling_action,
                 decrement_desired_capacity=self.settings.auto_scaling_decrement_desired_capacity,
             ),

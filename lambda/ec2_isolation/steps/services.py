@@ -17,18 +17,20 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 
-@requires(
-    "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances", "autoscaling:EnterStandby"
-)
+@requires("autoscaling:DetachInstances", "autoscaling:EnterStandby")
 def remove_from_auto_scaling(
-    autoscaling: AutoScalingClient, instance_id: str, action: str, *, decrement_desired_capacity: bool
+    autoscaling: AutoScalingClient,
+    instance_id: str,
+    membership: dict[str, str] | None,
+    action: str,
+    *,
+    decrement_desired_capacity: bool,
 ) -> dict[str, Any] | None:
-    """Detach the instance from its group, or put it in standby. None when it is in no group."""
-    members = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
-    if not members:
+    """Detach the instance from its group, or put it in standby. ``membership`` is what
+    `auto_scaling_membership` read; None (no group) does nothing."""
+    if membership is None:
         return None
-    member = members[0]
-    group, state = member["AutoScalingGroupName"], member["LifecycleState"]
+    group, state = membership["group"], membership["state"]
     outcome: dict[str, Any] = {"group": group, "previous_state": state, "action": action, "changed": False}
     if action == "detach" and not state.startswith(("Detach", "Terminat")):
         autoscaling.detach_instances(
