@@ -97,17 +97,19 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   statement {
+    # Swap at isolation; re-associate the original (or remove the isolation profile) at release.
     sid       = "SwapInstanceProfile"
     effect    = "Allow"
-    actions   = ["ec2:AssociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"]
+    actions   = ["ec2:AssociateIamInstanceProfile", "ec2:DisassociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"]
     resources = ["${local.arn_prefix_ec2}:instance/*"]
   }
 
   statement {
-    # The Lambda may only write its own status tags, never the trigger tag or any other tag.
+    # The Lambda may only write (and, at release, remove) its own status tags, never the trigger tag or
+    # any other tag.
     sid       = "TagInstanceStatus"
     effect    = "Allow"
-    actions   = ["ec2:CreateTags"]
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
     resources = ["${local.arn_prefix_ec2}:instance/*"]
 
     condition {
@@ -219,9 +221,10 @@ data "aws_iam_policy_document" "lambda" {
   dynamic "statement" {
     for_each = var.auto_scaling_action == "none" ? [] : [1]
     content {
+      # Out of the group at isolation, back in at release.
       sid       = "LeaveAutoScalingGroup"
       effect    = "Allow"
-      actions   = [var.auto_scaling_action == "detach" ? "autoscaling:DetachInstances" : "autoscaling:EnterStandby"]
+      actions   = var.auto_scaling_action == "detach" ? ["autoscaling:AttachInstances", "autoscaling:DetachInstances"] : ["autoscaling:EnterStandby", "autoscaling:ExitStandby"]
       resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
     }
   }
@@ -231,7 +234,7 @@ data "aws_iam_policy_document" "lambda" {
     content {
       sid       = "LeaveTargetGroups"
       effect    = "Allow"
-      actions   = ["elasticloadbalancing:DeregisterTargets"]
+      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
       resources = ["arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*/*"]
     }
   }
@@ -241,7 +244,7 @@ data "aws_iam_policy_document" "lambda" {
     content {
       sid     = "DisassociateElasticIps"
       effect  = "Allow"
-      actions = ["ec2:DisassociateAddress"]
+      actions = ["ec2:AssociateAddress", "ec2:DisassociateAddress"]
       resources = [
         "${local.arn_prefix_ec2}:elastic-ip/*",
         "${local.arn_prefix_ec2}:network-interface/*",
@@ -257,6 +260,29 @@ data "aws_iam_policy_document" "lambda" {
     effect    = "Allow"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [local.record_table_arn]
+  }
+
+  statement {
+    # A release re-associates the instance's original profile: its role is passed to EC2. Limit the
+    # roles with release_role_path.
+    sid       = "PassOriginalRoles"
+    effect    = "Allow"
+    actions   = ["iam:PassRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role${var.release_role_path}*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ec2.amazonaws.com"]
+    }
+  }
+
+  statement {
+    # ...never the Lambda's own role: no instance may run with the isolation automation's permissions.
+    sid       = "NeverPassOwnRole"
+    effect    = "Deny"
+    actions   = ["iam:PassRole"]
+    resources = [local.lambda_role_arn]
   }
 
   statement {

@@ -60,7 +60,8 @@ locals {
 
   lambda_package = "${path.module}/lambda/dist/ec2_isolation.zip"
 
-  # An analyst setting (or changing) the isolation tag to the isolation value on an EC2 instance.
+  # An analyst setting (or changing) the isolation tag to the isolation or the release value on an EC2
+  # instance.
   event_pattern = {
     source      = ["aws.tag"]
     detail-type = ["Tag Change on Resource"]
@@ -69,7 +70,7 @@ locals {
       resource-type    = ["instance"]
       changed-tag-keys = [var.isolation_tag_key]
       tags = {
-        (var.isolation_tag_key) = [var.isolation_tag_value]
+        (var.isolation_tag_key) = [var.isolation_tag_value, var.release_tag_value]
       }
     }
   }
@@ -77,9 +78,16 @@ locals {
 
 resource "aws_cloudwatch_event_rule" "this" {
   name          = local.event_rule_name
-  description   = "Isolates an EC2 instance when its ${var.isolation_tag_key} tag is set to ${var.isolation_tag_value}."
+  description   = "Isolates an EC2 instance when its ${var.isolation_tag_key} tag is set to ${var.isolation_tag_value}, releases it when set to ${var.release_tag_value}."
   event_pattern = jsonencode(local.event_pattern)
   tags          = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.release_tag_value != var.isolation_tag_value
+      error_message = "release_tag_value must differ from isolation_tag_value: one value cannot both isolate and release."
+    }
+  }
 }
 
 resource "aws_cloudwatch_event_target" "this" {
@@ -128,6 +136,8 @@ resource "aws_lambda_function" "this" {
     variables = {
       ISOLATION_TAG_KEY              = var.isolation_tag_key
       ISOLATION_TAG_VALUE            = var.isolation_tag_value
+      RELEASE_TAG_VALUE              = var.release_tag_value
+      DRY_RUN                        = tostring(var.dry_run)
       STATUS_TAG_PREFIX              = local.status_tag_prefix
       ISOLATION_SECURITY_GROUP_NAME  = local.isolation_security_group_name
       ISOLATION_INSTANCE_PROFILE_ARN = local.isolation_instance_profile_arn

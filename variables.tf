@@ -51,6 +51,42 @@ variable "isolation_tag_value" {
   }
 }
 
+variable "release_tag_value" {
+  description = "Value of the isolation tag that releases an isolated instance: the Lambda restores exactly the state recorded before the isolation (compared case-sensitively; must differ from isolation_tag_value)."
+  type        = string
+  default     = "Release"
+  nullable    = false
+
+  validation {
+    condition     = length(var.release_tag_value) >= 1 && length(var.release_tag_value) <= 256
+    error_message = "The release tag value must be 1 to 256 characters long."
+  }
+
+  validation {
+    condition     = can(regex("^[\\p{L}\\p{N}\\p{Zs}+=._:/@-]+$", var.release_tag_value))
+    error_message = "The release tag value may only contain letters, digits, spaces and + - = . _ : / @ (the EC2 tag character set)."
+  }
+}
+
+variable "release_role_path" {
+  description = "IAM path of the roles whose instance profiles a release may re-associate (iam:PassRole to EC2; \"/\" for every role). A narrower path limits what the Lambda can hand to an instance to your workload roles."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.release_role_path) <= 512 && can(regex("^/([\\x21-\\x7E]*/)?$", var.release_role_path))
+    error_message = "The role path must start and end with \"/\" and contain only printable ASCII characters (at most 512)."
+  }
+}
+
+variable "dry_run" {
+  description = "Dry run: the Lambda logs and records (in the record table, under \"dry-run#<instance id>\") exactly what an isolation or a release would change, asks EC2 (DryRun) whether each change would be allowed where EC2 can, and changes nothing."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "isolation_security_group_name" {
   description = "Name of the egress- and ingress-free security group the Lambda creates (once per VPC) and moves the isolated instance's network interfaces to. Defaults to \"<name>-isolation\"."
   type        = string

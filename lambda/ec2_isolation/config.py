@@ -44,6 +44,10 @@ class Settings:
     managed_tag_value: str
     #: DynamoDB table of isolation records (prior state, lock, audit trail)
     record_table_name: str = ""
+    #: the isolation tag's value that asks for a release (restore of the recorded prior state)
+    release_tag_value: str = "Release"
+    #: log and record what would be done; change nothing
+    dry_run: bool = False
     resource_tags: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
     #: how long a record's lock protects an isolation in progress from other events
@@ -102,6 +106,8 @@ class Settings:
             managed_tag_key=env["MANAGED_TAG_KEY"],
             managed_tag_value=env["MANAGED_TAG_VALUE"],
             record_table_name=env["RECORD_TABLE_NAME"],
+            release_tag_value=env.get("RELEASE_TAG_VALUE") or "Release",
+            dry_run=_flag(env, "DRY_RUN", default=False),
             record_lock_seconds=_integer(env, "RECORD_LOCK_SECONDS", default=900),
             resource_tags=resource_tags,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
@@ -135,6 +141,11 @@ class Settings:
             raise ConfigurationError(
                 "STATUS_TAG_PREFIX must extend ISOLATION_TAG_KEY "
                 f"({self.status_tag_prefix!r} vs {self.isolation_tag_key!r})"
+            )
+        if self.release_tag_value == self.isolation_tag_value:
+            raise ConfigurationError(
+                "RELEASE_TAG_VALUE and ISOLATION_TAG_VALUE must differ "
+                f"(both are {self.isolation_tag_value!r})"
             )
         if self.log_level not in _LOG_LEVELS:
             raise ConfigurationError(

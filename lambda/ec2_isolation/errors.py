@@ -36,15 +36,21 @@ class ProfileVerificationFailed(IsolationError):
     """After the swap, EC2 does not report the isolation instance profile on the instance."""
 
 
-class InstanceIsolationFailed(IsolationError):
-    """One or more containment steps failed for an instance; the others were still carried out."""
+class RecordBusy(IsolationError):
+    """Another invocation holds the instance's record (isolating or releasing it): this one is retried."""
 
-    def __init__(self, instance_id: str, failures: dict[str, str], result: dict[str, Any]) -> None:
+
+class InstanceIsolationFailed(IsolationError):
+    """One or more steps failed for an instance (isolation or release); the others were still carried out."""
+
+    def __init__(
+        self, instance_id: str, failures: dict[str, str], result: dict[str, Any], action: str = "isolation"
+    ) -> None:
         self.instance_id = instance_id
         self.failures = failures
         self.result = result
         detail = "; ".join(f"{step}: {why}" for step, why in failures.items())
-        super().__init__(f"isolation of {instance_id} is incomplete: {detail}")
+        super().__init__(f"{action} of {instance_id} is incomplete: {detail}")
 
 
 class EventIsolationFailed(IsolationError):
@@ -53,4 +59,5 @@ class EventIsolationFailed(IsolationError):
     def __init__(self, summary: dict[str, Any]) -> None:
         self.summary = summary
         failed = [r["instance_id"] for r in summary["instances"] if r["status"] == "failed"]
-        super().__init__(f"event {summary['event_id']}: isolation failed for {', '.join(failed)}")
+        action = summary.get("action", "isolate")
+        super().__init__(f"event {summary['event_id']}: {action} failed for {', '.join(failed)}")

@@ -10,6 +10,7 @@ from typing import Any
 from ec2_isolation.errors import InvalidEvent
 
 SOURCE = "aws.tag"
+ISOLATE, RELEASE = "isolate", "release"
 DETAIL_TYPE = "Tag Change on Resource"
 _INSTANCE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
@@ -48,15 +49,18 @@ class TagChangeEvent:
     changed_tag_keys: tuple[str, ...]
     tags: Mapping[str, str]
 
-    def requests_isolation(self, key: str, value: str) -> tuple[bool, str]:
-        """Whether this event asks for isolation, and if not, why (for the no-op log line)."""
+    def requested_action(self, key: str, isolate_value: str, release_value: str) -> tuple[str | None, str]:
+        """What this event asks for ("isolate", "release" or None), and why (for the log line)."""
         if key not in self.changed_tag_keys:
-            return False, f"tag {key!r} is not among the changed keys"
+            return None, f"tag {key!r} is not among the changed keys"
         if key not in self.tags:
-            return False, f"tag {key!r} was removed"
-        if self.tags[key] != value:
-            return False, f"tag {key!r} is {self.tags[key]!r}, not {value!r}"
-        return True, "isolation requested"
+            return None, f"tag {key!r} was removed"
+        value = self.tags[key]
+        if value == isolate_value:
+            return ISOLATE, "isolation requested"
+        if value == release_value:
+            return RELEASE, "release requested"
+        return None, f"tag {key!r} is {value!r}, neither {isolate_value!r} nor {release_value!r}"
 
 
 def _field(mapping: Mapping[str, Any], name: str, kind: type, where: str = "event") -> Any:

@@ -1,4 +1,5 @@
-"""Lambda entry point: parse the event, isolate each instance it names, return a per-instance summary."""
+"""Lambda entry point: parse the event, isolate or release each instance it names, return a per-instance
+summary."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed, InvalidEvent
-from ec2_isolation.events import FunctionIdentity, parse_event
+from ec2_isolation.events import RELEASE, FunctionIdentity, parse_event
 from ec2_isolation.isolation import isolate_instance
 from ec2_isolation.log import log, log_context, setup_logging
+from ec2_isolation.release import release_instance
 
 _clients: AwsClients | None = None
 
@@ -53,36 +55,69 @@ def handle(
         except InvalidEvent as exc:
             log(logging.ERROR, "rejected event", reason=str(exc), event=event)
             raise
-        wanted, reason = parsed.requests_isolation(settings.isolation_tag_key, settings.isolation_tag_value)
-        if not wanted:
-            log(logging.INFO, "event does not request isolation; nothing to do", reason=reason)
+        action, reason = parsed.requested_action(
+            settings.isolation_tag_key, settings.isolation_tag_value, settings.release_tag_value
+        )
+        if action is None:
+            log(logging.INFO, "event asks for neither isolation nor release; nothing to do", reason=reason)
             return {"event_id": parsed.event_id, "action": "none", "reason": reason, "instances": []}
 
         results: list[dict[str, Any]] = []
         for instance_id in parsed.instance_ids:
-            with log_context(instance_id=instance_id):
-                try:
-                    results.append(
-                        isolate_instance(
-                            clients,
-                            instance_id,
-                            settings,
-                            event_id=parsed.event_id,
-                            instance_arn=function.instance_arn(instance_id),
-                            now=now,
-                            sleep=sleep,
-                        )
+            with log_context(instance_id=instance_id, action=action, dry_run=settings.dry_run):
+                results.append(
+                    _act(
+                        action,
+                        clients,
+                        instance_id,
+                        settings,
+                        event_id=parsed.event_id,
+                        function=function,
+                        now=now,
+                        sleep=sleep,
                     )
-                except InstanceIsolationFailed as exc:
-                    log(logging.ERROR, "isolation incomplete", failures=exc.failures, result=exc.result)
-                    results.append(exc.result)
-                except Exception as exc:
-                    log(logging.ERROR, "isolation failed", exc_info=True)
-                    failure = {"isolation": f"{type(exc).__name__}: {exc}"}
-                    results.append({"instance_id": instance_id, "status": "failed", "failures": failure})
-        summary = {"event_id": parsed.event_id, "action": "isolate", "instances": results}
+                )
+        summary = {
+            "event_id": parsed.event_id,
+            "action": action,
+            "dry_run": settings.dry_run,
+            "instances": results,
+        }
         if any(r["status"] == "failed" for r in results):
             log(logging.ERROR, "event not fully handled", summary=summary)
             raise EventIsolationFailed(summary)
         log(logging.INFO, "event handled", summary=summary)
         return summary
+
+
+def _act(
+    action: str,
+    clients: AwsClients,
+    instance_id: str,
+    settings: Settings,
+    *,
+    event_id: str,
+    function: FunctionIdentity,
+    now: Callable[[], datetime],
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """Isolate or release one instance; a failure becomes its result (the others are still handled)."""
+    try:
+        if action == RELEASE:
+            return release_instance(clients, instance_id, settings, event_id=event_id, now=now)
+        return isolate_instance(
+            clients,
+            instance_id,
+            settings,
+            event_id=event_id,
+            instance_arn=function.instance_arn(instance_id),
+            now=now,
+            sleep=sleep,
+        )
+    except InstanceIsolationFailed as exc:
+        log(logging.ERROR, f"{action} incomplete", failures=exc.failures, result=exc.result)
+        return exc.result
+    except Exception as exc:
+        log(logging.ERROR, f"{action} failed", exc_info=True)
+        failure = {"release" if action == RELEASE else "isolation": f"{type(exc).__name__}: {exc}"}
+        return {"instance_id": instance_id, "action": action, "status": "failed", "failures": failure}

@@ -19,6 +19,10 @@ Order, and why:
 
 When a step fails the others still run; then ``InstanceIsolationFailed`` is raised with the result, so
 the invocation fails (and is retried) and says exactly which steps succeeded.
+
+In a dry run the same steps run with ``dry_run``: they read what they read for real, ask EC2 (``DryRun``)
+whether each change would be allowed where EC2 can, and change nothing; the result's ``plan`` lists the
+changes that would be made, and the record table keeps it under ``dry-run#<instance id>``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, IsolationError
 from ec2_isolation.log import log
+from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
 from ec2_isolation.steps.evidence import protect_instance, protection_state, snapshot_volumes
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
@@ -44,7 +49,7 @@ from ec2_isolation.steps.network import (
     restore_interface,
 )
 from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
-from ec2_isolation.steps.record import begin_isolation, capture_prior_state, finish_isolation
+from ec2_isolation.steps.record import begin_isolation, capture_prior_state, finish_isolation, record_dry_run
 from ec2_isolation.steps.services import (
     auto_scaling_membership,
     deregister_targets,
@@ -66,41 +71,6 @@ T = TypeVar("T")
 NO_CONNECTION_STATES = frozenset({"stopping", "stopped"})
 
 
-class _Record:
-    """What one isolation did and what failed, step by step (becomes the per-instance summary)."""
-
-    def __init__(self, instance_id: str, state: str) -> None:
-        self.data: dict[str, Any] = {"instance_id": instance_id, "state": state}
-        self.changes: list[str] = []
-        self.failures: dict[str, str] = {}
-        self.steps: dict[str, str] = {}
-
-    def run(self, step: str, action: Callable[[], T]) -> T | None:
-        """Run one step; record "ok" or its failure. A failure does not stop the other steps."""
-        try:
-            result = action()
-        except Exception as exc:
-            log(logging.ERROR, f"{step} step failed", step=step, exc_info=True)
-            self.failures[step] = f"{type(exc).__name__}: {exc}"
-            self.steps[step] = "failed"
-            return None
-        self.steps.setdefault(step, "ok")
-        return result
-
-    def fail(self, step: str, why: str) -> None:
-        self.failures[step] = why
-        self.steps[step] = "failed"
-
-    def result(self, status: str) -> dict[str, Any]:
-        return {
-            **self.data,
-            "status": status,
-            "steps": self.steps,
-            "changes": self.changes,
-            "failures": self.failures,
-        }
-
-
 def isolate_instance(
     clients: AwsClients,
     instance_id: str,
@@ -117,10 +87,16 @@ def isolate_instance(
     state = instance.get("State", {}).get("Name", "unknown")
     if state in GONE_STATES:
         log(logging.WARNING, "instance is shutting down or terminated; nothing to contain", state=state)
-        return {**_Record(instance_id, state).result("skipped"), "reason": f"instance is {state}"}
+        return {**Outcome(instance_id, state).result("skipped"), "reason": f"instance is {state}"}
     vpc_id = instance.get("VpcId")
     if not vpc_id:
         raise IsolationError(f"{instance_id} is not in a VPC; this module only isolates VPC instances")
+    trigger = instance_tags(instance).get(settings.isolation_tag_key)
+    if trigger == settings.release_tag_value:
+        # A release was asked for since this event: the newer request wins (its own event follows).
+        reason = f"superseded: the {settings.isolation_tag_key} tag is now {trigger!r}"
+        log(logging.WARNING, "isolation request superseded by a release request", reason=reason)
+        return {**Outcome(instance_id, state).result("skipped"), "reason": reason}
     started = now()
     # Before the first change: the prior state, in the record that is also the lock.
     prior = capture_prior_state(clients.ec2, instance)
@@ -136,6 +112,16 @@ def isolate_instance(
         prior["target_groups"] = current["target_groups"] = find_target_registrations(clients.elbv2, instance)
     if settings.disassociate_elastic_ips:
         prior["elastic_ips"] = current["elastic_ips"] = elastic_ip_associations(clients.ec2, instance_id)
+    isolation_args: dict[str, Any] = {
+        "instance": instance,
+        "vpc_id": vpc_id,
+        "event_id": event_id,
+        "instance_arn": instance_arn,
+        "started": started,
+        "current": current,
+    }
+    if settings.dry_run:
+        return _dry_run(clients, settings, prior=prior, now=now, **isolation_args)
     lock = begin_isolation(
         clients.dynamodb,
         settings.record_table_name,
@@ -145,22 +131,15 @@ def isolate_instance(
         now=started,
         lock_seconds=settings.record_lock_seconds,
     )
+    if lock.stale:
+        log(logging.WARNING, "a late copy of a released isolation's event; nothing to do", reason=lock.stale)
+        return {**Outcome(instance_id, state).result("skipped"), "reason": lock.stale}
     if not lock.acquired:
         return {
-            **_Record(instance_id, state).result("in_progress"),
+            **Outcome(instance_id, state).result("in_progress"),
             "reason": f"event {lock.held_by} is isolating this instance",
         }
-    isolation = _Isolation(
-        clients,
-        settings,
-        instance=instance,
-        vpc_id=vpc_id,
-        event_id=event_id,
-        instance_arn=instance_arn,
-        started=started,
-        prior=lock.prior,
-        current=current,
-    )
+    isolation = _Isolation(clients, settings, prior=lock.prior, **isolation_args)
     try:
         result = isolation.run(sleep, monotonic)
     except InstanceIsolationFailed as failed:
@@ -170,6 +149,44 @@ def isolate_instance(
         raise
     _finish_record(clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now)
     return result
+
+
+def _dry_run(
+    clients: AwsClients,
+    settings: Settings,
+    *,
+    prior: dict[str, Any],
+    now: Callable[[], datetime],
+    **isolation_args: Any,
+) -> dict[str, Any]:
+    """Every step with ``dry_run``: no lock, no change, no wait; the plan is logged and recorded."""
+    isolation = _Isolation(clients, settings, prior=prior, dry_run=True, **isolation_args)
+    try:
+        result = isolation.run(lambda _seconds: None, time.monotonic)
+    except InstanceIsolationFailed as failed:
+        result = failed.result
+    instance_id = isolation.instance_id
+    planned = {**result, "status": "dry_run" if result["status"] != "failed" else "failed"}
+    planned["plan"], planned["changes"] = planned["changes"], []
+    log(
+        logging.INFO,
+        "dry run: what the isolation would do",
+        plan=planned["plan"],
+        failures=planned["failures"],
+    )
+    record_dry_run(
+        clients.dynamodb,
+        settings.record_table_name,
+        instance_id=instance_id,
+        event_id=isolation.event_id,
+        action="isolate",
+        prior=prior,
+        result=planned,
+        now=now(),
+    )
+    if planned["status"] == "failed":
+        raise InstanceIsolationFailed(instance_id, planned["failures"], planned)
+    return planned
 
 
 def _finish_record(
@@ -206,10 +223,12 @@ class _Isolation:
         started: datetime,
         prior: dict[str, Any],
         current: dict[str, Any],
+        dry_run: bool = False,
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
         self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
         self.event_id, self.instance_arn = event_id, instance_arn
+        self.dry_run = dry_run
         #: one time for the whole isolation: revocation cut-off, snapshot tags and the IsolatedAt tag agree,
         #: so that a repeated event computes the same revocation policy and changes nothing
         self.isolated_at = started
@@ -218,8 +237,9 @@ class _Isolation:
         #: Auto Scaling membership, target registrations and Elastic IPs, as read when this invocation began
         self.current = current
         self.tags = instance_tags(instance)
-        self.record = _Record(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
+        self.record = Outcome(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
         self.record.data["vpc_id"] = vpc_id
+        self.record.data["action"] = "isolate"
         self.isolation_group_id: str | None = None
         #: groups each ENI had before it was moved to the transition group
         self.original_groups: dict[str, list[str]] = {}
@@ -230,7 +250,11 @@ class _Isolation:
             self._auto_scaling()
         if settings.protect_from_termination:
             record.changes += (
-                record.run("termination_protection", lambda: protect_instance(self.ec2, self.instance)) or []
+                record.run(
+                    "termination_protection",
+                    lambda: protect_instance(self.ec2, self.instance, dry_run=self.dry_run),
+                )
+                or []
             )
         self._isolation_group()
         untracking_since = None
@@ -270,6 +294,7 @@ class _Isolation:
                 self.current["auto_scaling"],
                 self.settings.auto_scaling_action,
                 decrement_desired_capacity=self.settings.auto_scaling_decrement_desired_capacity,
+                dry_run=self.dry_run,
             ),
         )
         if scaling:
@@ -279,7 +304,8 @@ class _Isolation:
 
     def _isolation_group(self) -> None:
         group = self.record.run(
-            "isolation_group", lambda: ensure_isolation_group(self.ec2, self.vpc_id, self.settings)
+            "isolation_group",
+            lambda: ensure_isolation_group(self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run),
         )
         if group is None:
             return
@@ -295,14 +321,19 @@ class _Isolation:
         """Move the not-yet-isolated ENIs to the transition group. Returns when the wait started."""
         record, isolation_group_id = self.record, self.isolation_group_id
         transition = record.run(
-            "transition_group", lambda: ensure_transition_group(self.ec2, self.vpc_id, self.settings)
+            "transition_group",
+            lambda: ensure_transition_group(self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run),
         )
         if transition is None or isolation_group_id is None:
             return None
         moved = record.run(
             "untrack_connections",
             lambda: move_interfaces(
-                self.ec2, self.instance_id, transition.group_id, skip_groups=frozenset({isolation_group_id})
+                self.ec2,
+                self.instance_id,
+                transition.group_id,
+                skip_groups=frozenset({isolation_group_id}),
+                dry_run=self.dry_run,
             ),
         )
         if moved is None:
@@ -326,7 +357,8 @@ class _Isolation:
             return None
         record.changes.append(f"moved {', '.join(pending)} to transition group {transition.group_id}")
         timeouts = record.run(
-            "connection_tracking_timeouts", lambda: lower_connection_tracking_timeouts(self.ec2, pending)
+            "connection_tracking_timeouts",
+            lambda: lower_connection_tracking_timeouts(self.ec2, pending, dry_run=self.dry_run),
         )
         if timeouts:
             record.data["connection_tracking_timeouts"] = timeouts
@@ -342,6 +374,7 @@ class _Isolation:
                 target,
                 original_tag_key=self.settings.tag("OriginalInstanceProfile"),
                 tags=self.tags,
+                dry_run=self.dry_run,
             ),
         )
         if profile is not None:
@@ -367,7 +400,12 @@ class _Isolation:
         outcome = record.run(
             "credential_revocation",
             lambda: revoke_instance_credentials(
-                self.clients.iam, original, self.instance_arn, policy_name, issued_before
+                self.clients.iam,
+                original,
+                self.instance_arn,
+                policy_name,
+                issued_before,
+                dry_run=self.dry_run,
             ),
         )
         if outcome is not None:
@@ -380,7 +418,10 @@ class _Isolation:
     def _deregister_targets(self) -> None:
         removed = (
             self.record.run(
-                "target_groups", lambda: deregister_targets(self.clients.elbv2, self.current["target_groups"])
+                "target_groups",
+                lambda: deregister_targets(
+                    self.clients.elbv2, self.current["target_groups"], dry_run=self.dry_run
+                ),
             )
             or []
         )
@@ -390,7 +431,8 @@ class _Isolation:
     def _disassociate_elastic_ips(self) -> None:
         addresses = (
             self.record.run(
-                "elastic_ips", lambda: disassociate_elastic_ips(self.ec2, self.current["elastic_ips"])
+                "elastic_ips",
+                lambda: disassociate_elastic_ips(self.ec2, self.current["elastic_ips"], dry_run=self.dry_run),
             )
             or []
         )
@@ -408,9 +450,12 @@ class _Isolation:
                 event_id=self.event_id,
                 isolation_event_ids=events,
                 now=self.isolated_at,
+                dry_run=self.dry_run,
             ),
         )
-        if snapshots:
+        if snapshots and self.dry_run:
+            self.record.changes.append(f"snapshot volumes {', '.join(snapshots)}")
+        elif snapshots:
             self.record.data["snapshot_ids"] = snapshots
             self.record.changes.append(f"started snapshots {', '.join(snapshots)}")
 
@@ -423,7 +468,8 @@ class _Isolation:
         else:
             interfaces = (
                 record.run(
-                    "network_interfaces", lambda: move_interfaces(self.ec2, self.instance_id, group_id)
+                    "network_interfaces",
+                    lambda: move_interfaces(self.ec2, self.instance_id, group_id, dry_run=self.dry_run),
                 )
                 or []
             )
@@ -440,6 +486,8 @@ class _Isolation:
         if errors:
             record.fail("network_interfaces", "; ".join(errors))
         cut = {i.network_interface_id for i in interfaces if not i.error}
+        if self.dry_run:
+            return
         for eni_id, groups in self.original_groups.items():
             if eni_id not in cut:
                 self._restore(eni_id, groups)
@@ -472,6 +520,7 @@ class _Isolation:
             event_id=self.event_id,
             group_id=self.isolation_group_id,
             now=self.isolated_at,
+            dry_run=self.dry_run,
         ):
             record.changes.append("tagged as isolated")
         if not record.changes:

@@ -40,6 +40,9 @@ module "ec2_isolation" {
   name                          = "ir-quarantine"
   isolation_tag_key             = "Quarantine"
   isolation_tag_value           = "Now"
+  release_tag_value             = "Lift"
+  release_role_path             = "/workloads/"
+  dry_run                       = true
   isolation_security_group_name = "quarantine-no-traffic"
   log_retention_in_days         = 30
   log_kms_key_arn               = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-12345678"

@@ -40,11 +40,19 @@ def test_the_analysts_tag_event_matches(example_plan: Plan) -> None:
     assert matches(example_plan, event)
 
 
+def test_the_analysts_release_event_matches(example_plan: Plan, custom_plan: Plan) -> None:
+    # Given the event EventBridge emits when an analyst sets the same tag to the release value
+    assert matches(example_plan, isolate(value="Release"))
+    assert matches(custom_plan, isolate(key="Quarantine", value="Lift"))
+    assert not matches(custom_plan, isolate(key="Quarantine", value="Release"))
+
+
 @pytest.mark.parametrize(
     ("case", "event"),
     [
         ("another key", isolate(key="Quarantine")),
-        ("another value", isolate(value="Release")),
+        ("another value", isolate(value="Quarantine")),
+        ("another case of the release value", isolate(value="release")),
         ("another case of the value", isolate(value="isolate")),
         ("another case of the key", isolate(key="securityisolation")),
         (

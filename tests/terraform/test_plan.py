@@ -59,7 +59,7 @@ EXPECTED_OUTPUTS = {
 }
 
 
-def expected_event_pattern(key: str, value: str) -> dict[str, Any]:
+def expected_event_pattern(key: str, value: str, release: str) -> dict[str, Any]:
     return {
         "source": ["aws.tag"],
         "detail-type": ["Tag Change on Resource"],
@@ -67,7 +67,7 @@ def expected_event_pattern(key: str, value: str) -> dict[str, Any]:
             "service": ["ec2"],
             "resource-type": ["instance"],
             "changed-tag-keys": [key],
-            "tags": {key: [value]},
+            "tags": {key: [value, release]},
         },
     }
 
@@ -106,7 +106,9 @@ def test_event_rule_matches_the_default_isolation_tag(example_plan: Plan) -> Non
     """Then the rule matches EC2 instances whose SecurityIsolation tag changed to Isolate, and only that."""
     rule = example_plan.after("aws_cloudwatch_event_rule.this")
 
-    assert json.loads(rule["event_pattern"]) == expected_event_pattern("SecurityIsolation", "Isolate")
+    assert json.loads(rule["event_pattern"]) == expected_event_pattern(
+        "SecurityIsolation", "Isolate", "Release"
+    )
     assert rule["event_bus_name"] == "default"
     assert rule["name"] == "ec2-isolation-on-isolation-tag"
 
@@ -157,6 +159,8 @@ def test_lambda_environment(example_plan: Plan) -> None:
     assert environment["variables"] == {
         "ISOLATION_TAG_KEY": "SecurityIsolation",
         "ISOLATION_TAG_VALUE": "Isolate",
+        "RELEASE_TAG_VALUE": "Release",
+        "DRY_RUN": "false",
         "STATUS_TAG_PREFIX": "SecurityIsolation:",
         "ISOLATION_SECURITY_GROUP_NAME": "ec2-isolation-isolation",
         "ISOLATION_INSTANCE_PROFILE_ARN": profile_arn,
@@ -281,18 +285,28 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             None,
         ),
         "SwapInstanceProfile": (
-            {"ec2:AssociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"},
+            {
+                "ec2:AssociateIamInstanceProfile",
+                "ec2:DisassociateIamInstanceProfile",
+                "ec2:ReplaceIamInstanceProfileAssociation",
+            },
             {f"{ec2}:instance/*"},
             None,
         ),
         "TagInstanceStatus": (
-            {"ec2:CreateTags"},
+            {"ec2:CreateTags", "ec2:DeleteTags"},
             {f"{ec2}:instance/*"},
             {
                 "ForAllValues:StringLike": {"aws:TagKeys": "SecurityIsolation:*"},
                 "Null": {"aws:TagKeys": "false"},
             },
         ),
+        "PassOriginalRoles": (
+            {"iam:PassRole"},
+            {f"arn:aws:iam::{ACCOUNT}:role/*"},
+            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        "NeverPassOwnRole": ({"iam:PassRole"}, {f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda"}, None),
         "PassIsolationRole": (
             {"iam:PassRole"},
             {f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-isolation"},
@@ -338,12 +352,12 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             None,
         ),
         "LeaveAutoScalingGroup": (
-            {"autoscaling:DetachInstances"},
+            {"autoscaling:AttachInstances", "autoscaling:DetachInstances"},
             {f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/*"},
             None,
         ),
         "LeaveTargetGroups": (
-            {"elasticloadbalancing:DeregisterTargets"},
+            {"elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"},
             {f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/*/*"},
             None,
         ),
@@ -355,7 +369,8 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
 
     assert actual == expected
     assert {sid for sid, statement in statements.items() if statement["Effect"] != "Allow"} == {
-        "NeverOnOwnRoles"
+        "NeverOnOwnRoles",
+        "NeverPassOwnRole",
     }
     assert not any(
         "NotAction" in statement or "NotResource" in statement for statement in statements.values()
@@ -409,7 +424,7 @@ def test_custom_tag_key_and_value_drive_the_rule(custom_plan: Plan) -> None:
     """Given isolation_tag_key=Quarantine and isolation_tag_value=Now, then the rule matches those."""
     rule = custom_plan.after("aws_cloudwatch_event_rule.this")
 
-    assert json.loads(rule["event_pattern"]) == expected_event_pattern("Quarantine", "Now")
+    assert json.loads(rule["event_pattern"]) == expected_event_pattern("Quarantine", "Now", "Lift")
     assert rule["name"] == "ir-quarantine-on-isolation-tag"
 
 
@@ -426,6 +441,8 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
     assert environment["variables"] == {
         "ISOLATION_TAG_KEY": "Quarantine",
         "ISOLATION_TAG_VALUE": "Now",
+        "RELEASE_TAG_VALUE": "Lift",
+        "DRY_RUN": "true",
         "STATUS_TAG_PREFIX": "Quarantine:",
         "ISOLATION_SECURITY_GROUP_NAME": "quarantine-no-traffic",
         "ISOLATION_INSTANCE_PROFILE_ARN": (
@@ -487,11 +504,23 @@ def test_custom_inputs_reach_logs_and_iam(custom_plan: Plan) -> None:
 
 
 def test_custom_containment_switches_shape_the_policy(custom_plan: Plan) -> None:
-    """Given standby, Elastic IP release and a narrower revocation path, then the grants follow them."""
+    """Given standby, Elastic IP release and narrower revocation and release paths, then the grants follow
+    them (each step's grant also covers its undoing at release)."""
     statements = statements_by_sid(custom_plan.policy("aws_iam_role_policy.lambda"))
     ec2 = f"arn:aws:ec2:eu-west-1:{ACCOUNT}"
 
-    assert statements["LeaveAutoScalingGroup"]["Action"] == "autoscaling:EnterStandby"
+    assert as_set(statements["LeaveAutoScalingGroup"]["Action"]) == {
+        "autoscaling:EnterStandby",
+        "autoscaling:ExitStandby",
+    }
+    assert as_set(statements["DisassociateElasticIps"]["Action"]) == {
+        "ec2:AssociateAddress",
+        "ec2:DisassociateAddress",
+    }
+    assert statements["PassOriginalRoles"]["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/workloads/*"
+    assert statements["NeverPassOwnRole"]["Resource"] == (
+        f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-lambda"
+    )
     assert as_set(statements["DisassociateElasticIps"]["Resource"]) == {
         f"{ec2}:elastic-ip/*",
         f"{ec2}:network-interface/*",
@@ -537,6 +566,7 @@ def test_switched_off_steps_get_no_grant(minimal_plan: Plan) -> None:
     (environment,) = minimal_plan.after("aws_lambda_function.this")["environment"]
     switches = {k: v for k, v in environment["variables"].items() if v in ("true", "false")}
     assert switches == {
+        "DRY_RUN": "false",
         "UNTRACK_CONNECTIONS": "false",
         "REVOKE_CREDENTIALS": "false",
         "PROTECT_FROM_TERMINATION": "false",

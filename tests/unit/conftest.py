@@ -269,3 +269,65 @@ def profile_arns(ec2: Any, instance_id: str) -> list[str]:
 def tags_of(ec2: Any, instance_id: str) -> dict[str, str]:
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+
+
+# ---- a served instance: Auto Scaling group and target groups -----------------------------------------
+
+
+@pytest.fixture
+def fleet(ec2: Any, network: Network, launch: Launch, app_profile_arn: str) -> dict[str, Any]:
+    """A two-ENI, two-volume instance in an Auto Scaling group, behind an instance and an IP target group."""
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    instance_id = launch(
+        enis=[[network.app_group_id], [network.db_group_id]], profile_arn=app_profile_arn, extra_volumes=2
+    )
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="web", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchConfigurationName="web",
+        MinSize=0,
+        MaxSize=4,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=network.subnet_id,
+    )
+    autoscaling.attach_instances(InstanceIds=[instance_id], AutoScalingGroupName="web")
+    by_instance = elbv2.create_target_group(
+        Name="web", Protocol="HTTP", Port=80, VpcId=network.vpc_id, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    by_ip = elbv2.create_target_group(
+        Name="web-ip", Protocol="HTTP", Port=80, VpcId=network.vpc_id, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    secondary_ip = next(n for n in instance["NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 1)[
+        "PrivateIpAddress"
+    ]
+    elbv2.register_targets(TargetGroupArn=by_instance, Targets=[{"Id": instance_id, "Port": 8080}])
+    elbv2.register_targets(
+        TargetGroupArn=by_ip, Targets=[{"Id": secondary_ip, "Port": 80}, {"Id": "10.0.1.250", "Port": 80}]
+    )
+    return {
+        "instance_id": instance_id,
+        "autoscaling": autoscaling,
+        "elbv2": elbv2,
+        "by_instance": by_instance,
+        "by_ip": by_ip,
+        "desired": autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
+            "AutoScalingGroups"
+        ][0]["DesiredCapacity"],
+    }
+
+
+def desired_capacity(fleet: dict[str, Any]) -> int:
+    groups = fleet["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
+        "AutoScalingGroups"
+    ]
+    capacity: int = groups[0]["DesiredCapacity"]
+    return capacity
+
+
+def targets(fleet: dict[str, Any], group: str) -> set[str]:
+    health = fleet["elbv2"].describe_target_health(TargetGroupArn=fleet[group])["TargetHealthDescriptions"]
+    return {d["Target"]["Id"] for d in health}

@@ -26,8 +26,8 @@ def test_the_aws_documentation_sample_parses_with_its_tags_and_changed_keys() ->
     assert parsed.changed_tag_keys == ("a-new-key", "an-updated-key", "a-deleted-key")
     assert parsed.tags["an-unchanged-key"] == "tag-value-still-the-same"
     # and it does not ask for isolation
-    assert parsed.requests_isolation("SecurityIsolation", "Isolate") == (
-        False,
+    assert parsed.requested_action("SecurityIsolation", "Isolate", "Release") == (
+        None,
         "tag 'SecurityIsolation' is not among the changed keys",
     )
 
@@ -36,7 +36,23 @@ def test_an_isolation_event_names_its_instances_once_each() -> None:
     event = tag_change_event([INSTANCE, "i-0fedcba9876543210", INSTANCE])
     parsed = parse_event(event, HERE)
     assert parsed.instance_ids == (INSTANCE, "i-0fedcba9876543210")
-    assert parsed.requests_isolation("SecurityIsolation", "Isolate") == (True, "isolation requested")
+    assert parsed.requested_action("SecurityIsolation", "Isolate", "Release") == (
+        "isolate",
+        "isolation requested",
+    )
+
+
+def test_a_release_event_asks_for_a_release_and_another_value_for_nothing() -> None:
+    release = parse_event(tag_change_event([INSTANCE], tags={"SecurityIsolation": "Release"}), HERE)
+    assert release.requested_action("SecurityIsolation", "Isolate", "Release") == (
+        "release",
+        "release requested",
+    )
+    other = parse_event(tag_change_event([INSTANCE], tags={"SecurityIsolation": "release"}), HERE)
+    assert other.requested_action("SecurityIsolation", "Isolate", "Release") == (
+        None,
+        "tag 'SecurityIsolation' is 'release', neither 'Isolate' nor 'Release'",
+    )
 
 
 def test_an_eight_digit_legacy_instance_id_is_accepted() -> None:

@@ -492,8 +492,12 @@ class TestIdempotenceAndScope:
     @pytest.mark.parametrize(
         ("tags", "changed", "reason"),
         [
-            ({"SecurityIsolation": "isolate"}, ["SecurityIsolation"], "'isolate', not 'Isolate'"),
-            ({"SecurityIsolation": "Release"}, ["SecurityIsolation"], "'Release', not 'Isolate'"),
+            ({"SecurityIsolation": "isolate"}, ["SecurityIsolation"], "'isolate', neither 'Isolate' nor"),
+            (
+                {"SecurityIsolation": "Quarantine"},
+                ["SecurityIsolation"],
+                "'Quarantine', neither 'Isolate' nor",
+            ),
             ({"Name": "web-01"}, ["SecurityIsolation"], "was removed"),
             ({"SecurityIsolation": "Isolate", "Owner": "x"}, ["Owner"], "not among the changed keys"),
         ],

@@ -33,6 +33,7 @@ def required_actions() -> frozenset[str]:
         network,
         profile,
         record,
+        restore,
         services,
         status,
     )

@@ -66,10 +66,16 @@ def _profile_name(profile_arn: str) -> str:
 
 @requires("iam:GetInstanceProfile", "iam:GetRolePolicy", "iam:PutRolePolicy")
 def revoke_instance_credentials(
-    iam: IAMClient, profile_arn: str, instance_arn: str, policy_name: str, issued_before: datetime
+    iam: IAMClient,
+    profile_arn: str,
+    instance_arn: str,
+    policy_name: str,
+    issued_before: datetime,
+    *,
+    dry_run: bool = False,
 ) -> RevocationOutcome:
     """Deny, on the role of ``profile_arn``, the credentials of ``instance_arn`` issued before
-    ``issued_before``."""
+    ``issued_before``. IAM has no dry run: with ``dry_run`` the outcome says what would be written."""
     roles = iam.get_instance_profile(InstanceProfileName=_profile_name(profile_arn))["InstanceProfile"][
         "Roles"
     ]
@@ -88,7 +94,8 @@ def revoke_instance_credentials(
         current = json.loads(current)
     if current == document:
         return RevocationOutcome(role_name, policy_name, stamp, changed=False)
-    iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+    if not dry_run:
+        iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
     outcome = RevocationOutcome(role_name, policy_name, stamp, changed=True)
     log(logging.INFO, "revoked the instance's role credentials", **outcome.as_dict())
     return outcome

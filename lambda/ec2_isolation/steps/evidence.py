@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ec2_isolation.config import Settings
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
+from ec2_isolation.steps.dryrun import check, maybe
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -30,7 +31,7 @@ def protection_state(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
 
 
 @requires("ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute")
-def protect_instance(ec2: EC2Client, instance: InstanceTypeDef) -> list[str]:
+def protect_instance(ec2: EC2Client, instance: InstanceTypeDef, *, dry_run: bool = False) -> list[str]:
     """Termination protection on, shutdown behaviour "stop", DeleteOnTermination off on every volume.
 
     Returns the changes made (empty when everything was already so).
@@ -39,14 +40,22 @@ def protect_instance(ec2: EC2Client, instance: InstanceTypeDef) -> list[str]:
     changes: list[str] = []
     protected = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")
     if not protected.get("DisableApiTermination", {}).get("Value"):
-        ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": True})
+        maybe(
+            dry_run,
+            ec2.modify_instance_attribute,
+            InstanceId=instance_id,
+            DisableApiTermination={"Value": True},
+        )
         changes.append("enabled termination protection")
     behaviour = ec2.describe_instance_attribute(
         InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
     )
     if behaviour.get("InstanceInitiatedShutdownBehavior", {}).get("Value") != "stop":
-        ec2.modify_instance_attribute(
-            InstanceId=instance_id, InstanceInitiatedShutdownBehavior={"Value": "stop"}
+        maybe(
+            dry_run,
+            ec2.modify_instance_attribute,
+            InstanceId=instance_id,
+            InstanceInitiatedShutdownBehavior={"Value": "stop"},
         )
         changes.append("set shutdown behaviour to stop")
     deleting = [
@@ -55,7 +64,9 @@ def protect_instance(ec2: EC2Client, instance: InstanceTypeDef) -> list[str]:
         if "DeviceName" in m and m.get("Ebs", {}).get("DeleteOnTermination")
     ]
     if deleting:
-        ec2.modify_instance_attribute(
+        maybe(
+            dry_run,
+            ec2.modify_instance_attribute,
             InstanceId=instance_id,
             BlockDeviceMappings=[{"DeviceName": d, "Ebs": {"DeleteOnTermination": False}} for d in deleting],
         )
@@ -74,10 +85,12 @@ def snapshot_volumes(
     event_id: str,
     isolation_event_ids: frozenset[str],
     now: datetime,
+    dry_run: bool = False,
 ) -> list[str]:
     """Snapshot every attached EBS volume in one call, tagged with the instance, event and time.
 
-    Skipped (returns the existing snapshot ids) when snapshots of this instance were already taken
+    With ``dry_run``, asks EC2 whether it would be allowed and returns the volume ids it would snapshot.
+    Skipped (returns no id) when snapshots of this instance were already taken
     for one of ``isolation_event_ids`` (this event, or the event that isolated the instance).
     """
     instance_id = instance["InstanceId"]
@@ -102,12 +115,20 @@ def snapshot_volumes(
             settings.tag("IsolatedAt"): now.isoformat(timespec="seconds"),
         }.items()
     ]
-    snapshots = ec2.create_snapshots(
-        InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
-        Description=f"Evidence of {instance_id}, isolated by event {event_id}",
-        TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
-        CopyTagsFromSource="volume",
-    )["Snapshots"]
+    request: Any = {
+        "InstanceSpecification": {"InstanceId": instance_id, "ExcludeBootVolume": False},
+        "Description": f"Evidence of {instance_id}, isolated by event {event_id}",
+        "TagSpecifications": [{"ResourceType": "snapshot", "Tags": tags}],
+        "CopyTagsFromSource": "volume",
+    }
+    if dry_run:
+        check(ec2.create_snapshots, **request)
+        return [
+            m["Ebs"]["VolumeId"]
+            for m in instance.get("BlockDeviceMappings", [])
+            if "VolumeId" in m.get("Ebs", {})
+        ]
+    snapshots = ec2.create_snapshots(**request)["Snapshots"]
     ids = [s["SnapshotId"] for s in snapshots if "SnapshotId" in s]
     log(logging.INFO, "started evidence snapshots", snapshot_ids=ids)
     return ids

@@ -12,6 +12,7 @@ from ec2_isolation.config import Settings
 from ec2_isolation.errors import ForeignSecurityGroup, IsolationError, error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
+from ec2_isolation.steps.dryrun import check, maybe
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -31,6 +32,8 @@ TRANSITION_DESCRIPTION = (
 #: revoking a rule that a concurrent invocation revoked first
 _RULE_GONE = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"})
 _SEAL_ATTEMPTS = 3
+#: the id a dry run gives a group it would create
+PLANNED_GROUP = "(new group)"
 
 
 @dataclass
@@ -78,18 +81,22 @@ def _group_tags(settings: Settings, name: str) -> TagSpecificationTypeDef:
 
 
 def _ensure_group(
-    ec2: EC2Client, vpc_id: str, name: str, description: str, settings: Settings
+    ec2: EC2Client, vpc_id: str, name: str, description: str, settings: Settings, *, dry_run: bool
 ) -> IsolationGroup:
     """Find the module's group ``name`` in ``vpc_id`` or create it (surviving a concurrent creation)."""
     group = _find_group(ec2, vpc_id, name)
     if group is None:
+        request: Any = {
+            "GroupName": name,
+            "Description": description,
+            "VpcId": vpc_id,
+            "TagSpecifications": [_group_tags(settings, name)],
+        }
+        if dry_run:
+            check(ec2.create_security_group, **request)
+            return IsolationGroup(group_id=PLANNED_GROUP, created=True)
         try:
-            created = ec2.create_security_group(
-                GroupName=name,
-                Description=description,
-                VpcId=vpc_id,
-                TagSpecifications=[_group_tags(settings, name)],
-            )
+            created = ec2.create_security_group(**request)
         except ClientError as exc:
             if error_code(exc) != "InvalidGroup.Duplicate":
                 raise
@@ -120,10 +127,17 @@ def _ensure_group(
     "ec2:RevokeSecurityGroupEgress",
     "ec2:RevokeSecurityGroupIngress",
 )
-def ensure_isolation_group(ec2: EC2Client, vpc_id: str, settings: Settings) -> IsolationGroup:
+def ensure_isolation_group(
+    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False
+) -> IsolationGroup:
     """Find or create the isolation group of ``vpc_id`` and make sure it has no rule at all."""
-    result = _ensure_group(ec2, vpc_id, settings.isolation_security_group_name, GROUP_DESCRIPTION, settings)
-    result.revoked_rule_ids = seal_group(ec2, result.group_id)
+    result = _ensure_group(
+        ec2, vpc_id, settings.isolation_security_group_name, GROUP_DESCRIPTION, settings, dry_run=dry_run
+    )
+    if result.group_id == PLANNED_GROUP:
+        result.revoked_rule_ids = ["(its default egress rule)"]
+    else:
+        result.revoked_rule_ids = seal_group(ec2, result.group_id, dry_run=dry_run)
     return result
 
 
@@ -142,15 +156,24 @@ _OPEN_RANGES = (
     "ec2:AuthorizeSecurityGroupIngress",
     "ec2:AuthorizeSecurityGroupEgress",
 )
-def ensure_transition_group(ec2: EC2Client, vpc_id: str, settings: Settings) -> IsolationGroup:
+def ensure_transition_group(
+    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False
+) -> IsolationGroup:
     """Find or create the transition group of ``vpc_id``: all traffic in and out, IPv4 and IPv6.
 
     Moving an ENI onto it turns its tracked TCP/UDP flows into untracked ones, which the move to the
     isolation group then cuts at once (a tracked flow would survive that move).
     """
     result = _ensure_group(
-        ec2, vpc_id, settings.transition_security_group_name, TRANSITION_DESCRIPTION, settings
+        ec2,
+        vpc_id,
+        settings.transition_security_group_name,
+        TRANSITION_DESCRIPTION,
+        settings,
+        dry_run=dry_run,
     )
+    if result.group_id == PLANNED_GROUP:
+        return result
     present: set[tuple[bool, str]] = set()
     paginator = ec2.get_paginator("describe_security_group_rules")
     for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [result.group_id]}]):
@@ -165,10 +188,8 @@ def ensure_transition_group(ec2: EC2Client, vpc_id: str, settings: Settings) -> 
         permission: Any = {"IpProtocol": "-1"}
         for _, ranges_key, cidr_key, cidr in missing:
             permission[ranges_key] = [{cidr_key: cidr}]
-        if egress:
-            ec2.authorize_security_group_egress(GroupId=result.group_id, IpPermissions=[permission])
-        else:
-            ec2.authorize_security_group_ingress(GroupId=result.group_id, IpPermissions=[permission])
+        authorize = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
+        maybe(dry_run, authorize, GroupId=result.group_id, IpPermissions=[permission])
         log(logging.INFO, "opened transition group", group_id=result.group_id, egress=egress)
     return result
 
@@ -186,13 +207,17 @@ _CONNTRACK_UNSUPPORTED = frozenset(
 
 
 @requires("ec2:ModifyNetworkInterfaceAttribute")
-def lower_connection_tracking_timeouts(ec2: EC2Client, interface_ids: list[str]) -> dict[str, str]:
+def lower_connection_tracking_timeouts(
+    ec2: EC2Client, interface_ids: list[str], *, dry_run: bool = False
+) -> dict[str, str]:
     """Set the lowest connection-tracking idle timeouts on each ENI. Returns a word per ENI:
     ``lowered``, or ``unsupported`` where EC2 says the interface does not support it (logged)."""
     outcomes: dict[str, str] = {}
     for eni_id in interface_ids:
         try:
-            ec2.modify_network_interface_attribute(
+            maybe(
+                dry_run,
+                ec2.modify_network_interface_attribute,
                 NetworkInterfaceId=eni_id,
                 ConnectionTrackingSpecification=CONNECTION_TRACKING,
             )
@@ -216,13 +241,19 @@ def _rules(ec2: EC2Client, group_id: str) -> tuple[list[str], list[str]]:
     return ingress, egress
 
 
-def seal_group(ec2: EC2Client, group_id: str) -> list[str]:
+def seal_group(ec2: EC2Client, group_id: str, *, dry_run: bool = False) -> list[str]:
     """Revoke every ingress and egress rule (IPv4, IPv6, prefix lists, groups) by rule id; verify."""
     revoked: list[str] = []
     for _ in range(_SEAL_ATTEMPTS):
         ingress, egress = _rules(ec2, group_id)
         if not ingress and not egress:
             return revoked
+        if dry_run:
+            if egress:
+                check(ec2.revoke_security_group_egress, GroupId=group_id, SecurityGroupRuleIds=egress)
+            if ingress:
+                check(ec2.revoke_security_group_ingress, GroupId=group_id, SecurityGroupRuleIds=ingress)
+            return egress + ingress
         try:
             if egress:
                 ec2.revoke_security_group_egress(GroupId=group_id, SecurityGroupRuleIds=egress)
@@ -247,7 +278,12 @@ def _attached_interfaces(ec2: EC2Client, instance_id: str) -> list[NetworkInterf
 
 @requires("ec2:DescribeNetworkInterfaces", "ec2:ModifyNetworkInterfaceAttribute")
 def move_interfaces(
-    ec2: EC2Client, instance_id: str, group_id: str, *, skip_groups: frozenset[str] = frozenset()
+    ec2: EC2Client,
+    instance_id: str,
+    group_id: str,
+    *,
+    skip_groups: frozenset[str] = frozenset(),
+    dry_run: bool = False,
 ) -> list[InterfaceOutcome]:
     """Put every ENI of the instance on exactly ``group_id``, one call per ENI (primary first).
 
@@ -277,16 +313,23 @@ def move_interfaces(
             )
             log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
             continue
+        # A dry run for a group still to be created asks about the interface with its own groups.
+        groups = outcome.previous_groups if group_id == PLANNED_GROUP else [group_id]
         try:
-            ec2.modify_network_interface_attribute(
-                NetworkInterfaceId=outcome.network_interface_id, Groups=[group_id]
+            maybe(
+                dry_run,
+                ec2.modify_network_interface_attribute,
+                NetworkInterfaceId=outcome.network_interface_id,
+                Groups=groups,
             )
         except ClientError as exc:
             outcome.error = f"{error_code(exc)}: {exc}"
             log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
             continue
         outcome.changed = True
-        log(logging.INFO, "moved interface", group_id=group_id, **outcome.as_dict())
+        log(logging.INFO, "moved interface", group_id=group_id, dry_run=dry_run, **outcome.as_dict())
+    if dry_run:
+        return outcomes
     _verify(ec2, instance_id, group_id, [o for o in outcomes if o.changed or o.previous_groups == [group_id]])
     return outcomes
 

@@ -56,7 +56,13 @@ NO_PROFILE = "none"
     "iam:PassRole",
 )
 def swap_instance_profile(
-    ec2: EC2Client, instance_id: str, profile_arn: str, *, original_tag_key: str, tags: dict[str, str]
+    ec2: EC2Client,
+    instance_id: str,
+    profile_arn: str,
+    *,
+    original_tag_key: str,
+    tags: dict[str, str],
+    dry_run: bool = False,
 ) -> ProfileOutcome:
     """Replace the instance's profile with ``profile_arn`` (or associate it when there is none); verify.
 
@@ -70,6 +76,9 @@ def swap_instance_profile(
         return ProfileOutcome(
             None if original in (None, NO_PROFILE) else original, current[0]["AssociationId"], False
         )
+    if dry_run:
+        # The association calls have no DryRun flag: the outcome only says what would be done.
+        return ProfileOutcome(previous_arn, "", changed=True)
     if original_tag_key not in tags:
         ec2.create_tags(
             Resources=[instance_id], Tags=[{"Key": original_tag_key, "Value": previous_arn or NO_PROFILE}]

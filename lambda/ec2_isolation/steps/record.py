@@ -5,6 +5,9 @@ The first write is conditional, so it is also the lock: of two concurrent events
 writes the record and isolates; the other finds the record held by a live invocation and stands down. A
 retry of the same event, an expired lock, or a later event for an isolated instance take the lock over
 and keep the recorded prior state: the record is never overwritten by a second isolation.
+
+A release takes the same lock, restores the prior state and marks the record released. An isolation
+after a release starts a new cycle with a fresh prior state; the finished cycle moves to ``history``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ec2_isolation.errors import IsolationError, error_code
+from ec2_isolation.errors import IsolationError, RecordBusy, error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.profile import active_associations
@@ -28,6 +31,17 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 ISOLATING, ISOLATED, FAILED = "isolating", "isolated", "failed"
+RELEASING, RELEASED, RELEASE_FAILED = "releasing", "released", "release_failed"
+#: what a finished cycle keeps in ``history`` when the instance is isolated again
+CYCLE_FIELDS = (
+    "isolation_event_id",
+    "started_at",
+    "prior",
+    "attempts",
+    "status",
+    "release_event_id",
+    "released_at",
+)
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
@@ -74,6 +88,8 @@ class Lock:
     created: bool
     prior: dict[str, Any]
     held_by: str | None = None
+    #: why this event must not act at all (a late copy of an event whose isolation was released)
+    stale: str | None = None
 
 
 @requires("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -113,34 +129,104 @@ def begin_isolation(
     current = read_record(dynamodb, table, instance_id)
     if current is None:
         raise IsolationError(f"the record of {instance_id} exists and does not: a concurrent deletion?")
-    holder = current.get("lock_event_id")
-    live = (
-        holder is not None and holder != event_id and int(current.get("lock_expires_at", 0)) > now.timestamp()
-    )
-    if current.get("status") == ISOLATING and live:
+    holder = _live_holder(current, event_id, now)
+    status = current.get("status")
+    if status == RELEASING and holder:
+        raise RecordBusy(f"event {holder} is releasing {instance_id}; this isolation will be retried")
+    if status == ISOLATING and holder:
         log(logging.WARNING, "another invocation is isolating this instance; standing down", held_by=holder)
-        return Lock(acquired=False, created=False, prior=current["prior"], held_by=str(holder))
+        return Lock(acquired=False, created=False, prior=current["prior"], held_by=holder)
+    if status == RELEASED:
+        if current.get("isolation_event_id") == event_id:
+            # A late copy of the event whose isolation was already released: it must not isolate again.
+            return Lock(
+                acquired=False,
+                created=False,
+                prior=current["prior"],
+                stale=f"this event's isolation was released by event {current.get('release_event_id')}",
+            )
+        return _new_cycle(dynamodb, table, current, record)
+    values: dict[str, Any] = {
+        ":event": event_id,
+        ":expires": expires,
+        ":isolating": ISOLATING,
+        ":version": current["version"],
+        ":next": int(current["version"]) + 1,
+    }
+    if not _update_version(
+        dynamodb,
+        table,
+        instance_id,
+        "SET #status = :isolating, lock_event_id = :event, lock_expires_at = :expires, version = :next",
+        values,
+    ):
+        log(logging.WARNING, "the record changed while taking it over; standing down")
+        return Lock(acquired=False, created=False, prior=current["prior"], held_by="a concurrent invocation")
+    return Lock(acquired=True, created=False, prior=current["prior"])
+
+
+def _live_holder(current: dict[str, Any], event_id: str, now: datetime) -> str | None:
+    """The event whose invocation holds the record's lock now (None: nobody else, or the lock expired)."""
+    holder = current.get("lock_event_id")
+    if holder is not None and holder != event_id and int(current.get("lock_expires_at", 0)) > now.timestamp():
+        return str(holder)
+    return None
+
+
+def _update_version(
+    dynamodb: DynamoDBClient,
+    table: str,
+    instance_id: str,
+    expression: str,
+    values: dict[str, Any],
+    *,
+    names: dict[str, str] | None = None,
+) -> bool:
+    """Apply ``expression`` if the record is still at ``:version``. False when another invocation won.
+    ``#status`` names the status attribute (``status`` is a reserved word in DynamoDB, as is ``prior``)."""
     try:
         dynamodb.update_item(
             TableName=table,
             Key=_to_item({"instance_id": instance_id}),
-            UpdateExpression="SET lock_event_id = :event, lock_expires_at = :expires, version = :next",
+            UpdateExpression=expression,
             ConditionExpression="version = :version",
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":event": event_id,
-                    ":expires": expires,
-                    ":version": current["version"],
-                    ":next": int(current["version"]) + 1,
-                }
-            ),
+            ExpressionAttributeNames={"#status": "status", **(names or {})},
+            ExpressionAttributeValues=_to_item(values),
         )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-        log(logging.WARNING, "the record changed while taking it over; standing down")
-        return Lock(acquired=False, created=False, prior=current["prior"], held_by="a concurrent invocation")
-    return Lock(acquired=True, created=False, prior=current["prior"])
+        return False
+    return True
+
+
+def _new_cycle(dynamodb: DynamoDBClient, table: str, current: dict[str, Any], record: dict[str, Any]) -> Lock:
+    """Isolation of a released instance: a fresh prior state; the released cycle goes to the history."""
+    cycle = {key: current[key] for key in CYCLE_FIELDS if key in current}
+    values = {
+        ":status": record["status"],
+        ":event": record["isolation_event_id"],
+        ":started": record["started_at"],
+        ":prior": record["prior"],
+        ":empty": [],
+        ":cycle": [cycle],
+        ":lock": record["lock_event_id"],
+        ":expires": record["lock_expires_at"],
+        ":version": current["version"],
+        ":next": int(current["version"]) + 1,
+    }
+    expression = (
+        "SET #status = :status, isolation_event_id = :event, started_at = :started, #prior = :prior, "
+        "attempts = :empty, history = list_append(if_not_exists(history, :empty), :cycle), "
+        "lock_event_id = :lock, lock_expires_at = :expires, version = :next "
+        "REMOVE release_event_id, released_at"
+    )
+    if not _update_version(
+        dynamodb, table, current["instance_id"], expression, values, names={"#prior": "prior"}
+    ):
+        raise RecordBusy(f"the record of {current['instance_id']} changed while starting a new isolation")
+    log(logging.INFO, "recorded the prior state of a new isolation (the released one is kept in the history)")
+    return Lock(acquired=True, created=True, prior=record["prior"])
 
 
 @requires("dynamodb:UpdateItem")
@@ -155,6 +241,7 @@ def finish_isolation(
 ) -> None:
     """Append this attempt's outcome (steps, changes, failures) and set the status; release the lock."""
     attempt = {
+        "action": "isolate",
         "event_id": event_id,
         "finished_at": now.isoformat(timespec="seconds"),
         "status": result["status"],
@@ -183,3 +270,127 @@ def read_record(dynamodb: DynamoDBClient, table: str, instance_id: str) -> dict[
         TableName=table, Key=_to_item({"instance_id": instance_id}), ConsistentRead=True
     ).get("Item")
     return _from_item(item) if item else None
+
+
+@dataclass
+class ReleaseLock:
+    """The outcome of taking the record for a release: go on with the record, or why not."""
+
+    acquired: bool
+    record: dict[str, Any] | None
+    reason: str = ""
+
+
+@requires("dynamodb:GetItem", "dynamodb:UpdateItem")
+def begin_release(
+    dynamodb: DynamoDBClient,
+    table: str,
+    *,
+    instance_id: str,
+    event_id: str,
+    now: datetime,
+    lock_seconds: int,
+) -> ReleaseLock:
+    """Take the record for a release. No record: the instance was never isolated (nothing to do).
+    Released already: nothing to do. Held by a live isolation or release: ``RecordBusy`` (retried)."""
+    current = read_record(dynamodb, table, instance_id)
+    if current is None:
+        return ReleaseLock(False, None, "no isolation record: the instance was never isolated by this module")
+    if current.get("status") == RELEASED:
+        return ReleaseLock(False, current, f"already released by event {current.get('release_event_id')}")
+    holder = _live_holder(current, event_id, now)
+    if holder and current.get("status") in (ISOLATING, RELEASING):
+        raise RecordBusy(f"event {holder} holds the record of {instance_id}; this release will be retried")
+    values = {
+        ":releasing": RELEASING,
+        ":event": event_id,
+        ":expires": int(now.timestamp()) + lock_seconds,
+        ":version": current["version"],
+        ":next": int(current["version"]) + 1,
+    }
+    expression = (
+        "SET #status = :releasing, release_event_id = :event, lock_event_id = :event, "
+        "lock_expires_at = :expires, version = :next"
+    )
+    if not _update_version(dynamodb, table, instance_id, expression, values):
+        raise RecordBusy(f"the record of {instance_id} changed while taking it for a release")
+    log(logging.INFO, "took the record for a release", table=table)
+    return ReleaseLock(True, current)
+
+
+@requires("dynamodb:UpdateItem")
+def finish_release(
+    dynamodb: DynamoDBClient,
+    table: str,
+    *,
+    instance_id: str,
+    event_id: str,
+    result: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Append the release attempt; the record says released (and when) or release_failed; unlock."""
+    finished = now.isoformat(timespec="seconds")
+    attempt = {
+        "action": "release",
+        "event_id": event_id,
+        "finished_at": finished,
+        "status": result["status"],
+        "steps": result.get("steps", {}),
+        "changes": result.get("changes", []),
+        "failures": result.get("failures", {}),
+    }
+    released = result["status"] != "failed"
+    dynamodb.update_item(
+        TableName=table,
+        Key=_to_item({"instance_id": instance_id}),
+        UpdateExpression=(
+            "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
+            + (", released_at = :finished" if released else "")
+            + " REMOVE lock_event_id, lock_expires_at"
+        ),
+        ConditionExpression="lock_event_id = :event",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=_to_item(
+            {
+                ":status": RELEASED if released else RELEASE_FAILED,
+                ":attempt": [attempt],
+                ":empty": [],
+                ":event": event_id,
+                **({":finished": finished} if released else {}),
+            }
+        ),
+    )
+
+
+#: dry runs are recorded apart from the real records: they never act as a lock or a prior state
+DRY_RUN_KEY_PREFIX = "dry-run#"
+
+
+@requires("dynamodb:UpdateItem")
+def record_dry_run(
+    dynamodb: DynamoDBClient,
+    table: str,
+    *,
+    instance_id: str,
+    event_id: str,
+    action: str,
+    prior: dict[str, Any],
+    result: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Append what a dry run would have done to the instance's dry-run record (``dry-run#<id>``)."""
+    run = {
+        "action": action,
+        "event_id": event_id,
+        "at": now.isoformat(timespec="seconds"),
+        "prior": prior,
+        "plan": result.get("plan", []),
+        "steps": result.get("steps", {}),
+        "failures": result.get("failures", {}),
+    }
+    dynamodb.update_item(
+        TableName=table,
+        Key=_to_item({"instance_id": f"{DRY_RUN_KEY_PREFIX}{instance_id}"}),
+        UpdateExpression="SET runs = list_append(if_not_exists(runs, :empty), :run)",
+        ExpressionAttributeValues=_to_item({":run": [run], ":empty": []}),
+    )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
+from ec2_isolation.steps.dryrun import maybe
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -25,26 +26,33 @@ def remove_from_auto_scaling(
     action: str,
     *,
     decrement_desired_capacity: bool,
+    dry_run: bool = False,
 ) -> dict[str, Any] | None:
     """Detach the instance from its group, or put it in standby. ``membership`` is what
-    `auto_scaling_membership` read; None (no group) does nothing."""
+    `auto_scaling_membership` read; None (no group) does nothing. An instance in standby is already out
+    of service (the group neither routes to it nor replaces it when unhealthy): it is left as it is.
+    Auto Scaling has no dry run: with ``dry_run`` the outcome only says what would be done."""
     if membership is None:
         return None
     group, state = membership["group"], membership["state"]
     outcome: dict[str, Any] = {"group": group, "previous_state": state, "action": action, "changed": False}
-    if action == "detach" and not state.startswith(("Detach", "Terminat")):
-        autoscaling.detach_instances(
-            InstanceIds=[instance_id],
-            AutoScalingGroupName=group,
-            ShouldDecrementDesiredCapacity=decrement_desired_capacity,
-        )
+    if state.startswith(("Detach", "Terminat", "Standby", "EnteringStandby")):
+        return outcome
+    if action == "detach":
+        if not dry_run:
+            autoscaling.detach_instances(
+                InstanceIds=[instance_id],
+                AutoScalingGroupName=group,
+                ShouldDecrementDesiredCapacity=decrement_desired_capacity,
+            )
         outcome["changed"] = True
     elif action == "standby" and state == "InService":
-        autoscaling.enter_standby(
-            InstanceIds=[instance_id],
-            AutoScalingGroupName=group,
-            ShouldDecrementDesiredCapacity=decrement_desired_capacity,
-        )
+        if not dry_run:
+            autoscaling.enter_standby(
+                InstanceIds=[instance_id],
+                AutoScalingGroupName=group,
+                ShouldDecrementDesiredCapacity=decrement_desired_capacity,
+            )
         outcome["changed"] = True
     if outcome["changed"]:
         log(logging.INFO, "took the instance out of its Auto Scaling group", **outcome)
@@ -101,10 +109,13 @@ def find_target_registrations(
 
 @requires("elasticloadbalancing:DeregisterTargets")
 def deregister_targets(
-    elbv2: ElasticLoadBalancingv2Client, registrations: list[dict[str, Any]]
+    elbv2: ElasticLoadBalancingv2Client, registrations: list[dict[str, Any]], *, dry_run: bool = False
 ) -> list[dict[str, Any]]:
-    """Deregister ``registrations`` (from `find_target_registrations`). Returns what was deregistered."""
+    """Deregister ``registrations`` (from `find_target_registrations`). Returns what was deregistered
+    (ELB has no dry run: with ``dry_run``, what would be)."""
     for registration in registrations:
+        if dry_run:
+            continue
         elbv2.deregister_targets(
             TargetGroupArn=registration["target_group_arn"], Targets=registration["targets"]
         )
@@ -132,10 +143,12 @@ def elastic_ip_associations(ec2: EC2Client, instance_id: str) -> list[dict[str, 
 
 
 @requires("ec2:DisassociateAddress")
-def disassociate_elastic_ips(ec2: EC2Client, associations: list[dict[str, str]]) -> list[dict[str, str]]:
+def disassociate_elastic_ips(
+    ec2: EC2Client, associations: list[dict[str, str]], *, dry_run: bool = False
+) -> list[dict[str, str]]:
     """Disassociate ``associations`` (from `elastic_ip_associations`). Returns what was removed."""
     for association in associations:
-        ec2.disassociate_address(AssociationId=association["association_id"])
+        maybe(dry_run, ec2.disassociate_address, AssociationId=association["association_id"])
     if associations:
         log(logging.INFO, "disassociated Elastic IPs", addresses=associations)
     return associations

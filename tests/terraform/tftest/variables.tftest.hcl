@@ -43,6 +43,9 @@ run "every_input_set_to_a_valid_value" {
     name                          = "ir_quarantine-2"
     isolation_tag_key             = "Security Isolation/2026:v1"
     isolation_tag_value           = "Now please"
+    release_tag_value             = "Lift: done/2026"
+    release_role_path             = "/workloads/web/"
+    dry_run                       = true
     isolation_security_group_name = "quarantine (no traffic)"
     log_retention_in_days         = 3653
     log_kms_key_arn               = "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -212,4 +215,31 @@ run "a_short_timeout_is_fine_without_untracking" {
     lambda_timeout      = 30
     untrack_connections = false
   }
+}
+
+run "release_value_empty" {
+  command = plan
+  variables { release_tag_value = "" }
+  expect_failures = [var.release_tag_value]
+}
+
+run "release_value_invalid_characters" {
+  command = plan
+  variables { release_tag_value = "Release!" }
+  expect_failures = [var.release_tag_value]
+}
+
+run "release_value_equal_to_the_isolation_value" {
+  command = plan
+  variables {
+    isolation_tag_value = "Toggle"
+    release_tag_value   = "Toggle"
+  }
+  expect_failures = [aws_cloudwatch_event_rule.this]
+}
+
+run "release_role_path_without_slashes" {
+  command = plan
+  variables { release_role_path = "workloads" }
+  expect_failures = [var.release_role_path]
 }
