@@ -62,3 +62,8 @@ output "record_table_arn" {
   description = "ARN of the DynamoDB table of isolation records."
   value       = module.ec2_isolation.record_table_arn
 }
+
+output "responder_cli_environment" {
+  description = "EC2_ISOLATION_* variables for the responder CLI (python -m ec2_isolation) on this deployment."
+  value       = module.ec2_isolation.responder_cli_environment
+}

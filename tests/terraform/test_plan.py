@@ -56,6 +56,7 @@ EXPECTED_OUTPUTS = {
     "status_tag_prefix",
     "record_table_name",
     "record_table_arn",
+    "responder_cli_environment",
 }
 
 
@@ -220,6 +221,12 @@ def test_outputs(example_plan: Plan) -> None:
     assert outputs["lambda_function_name"]["after"] == "ec2-isolation"
     assert outputs["log_group_name"]["after"] == "/aws/lambda/ec2-isolation"
     assert outputs["isolation_instance_profile_name"]["after"] == "ec2-isolation-isolation"
+    assert outputs["responder_cli_environment"]["after"] == {
+        "EC2_ISOLATION_TAG_KEY": "SecurityIsolation",
+        "EC2_ISOLATION_ISOLATE_VALUE": "Isolate",
+        "EC2_ISOLATION_RELEASE_VALUE": "Release",
+        "EC2_ISOLATION_RECORD_TABLE": "ec2-isolation-records",
+    }
 
 
 def test_lambda_role_trusts_lambda_from_this_account_only(example_plan: Plan) -> None:
