@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tag an EC2 instance, watch it get isolated: the whole path, on a local AWS emulator, no AWS account.
+"""Tag an EC2 instance, watch it get isolated and released: the whole path, on a local AWS emulator.
 
     make demo            # or: .venv/bin/python tools/demo.py
 
@@ -10,12 +10,15 @@
 5. builds the "Tag Change on Resource" event EventBridge sends for the tags now on web-01 and routes it
    through the rules read back from the emulator;
 6. runs the deployed function's code on it (`tools.deliver`), and prints the function's log;
-7. prints web-01 and worker-01 before and after, read from the emulator.
+7. prints web-01 and worker-01 before and after, read from the emulator;
+8. sets the same tag on web-01 to ``Release``, routes that event and runs the function on it;
+9. prints web-01 before, isolated and released, read from the emulator.
 
 Then ``terraform destroy`` and the emulator is stopped, also on an error or Ctrl-C. The exit status is 0
 only when the emulator's state shows web-01 isolated (both ENIs on exactly the isolation group, which
-has no rule; the isolation instance profile; the status tag) and worker-01 untouched; 1 when not; 2 on
-any other failure.
+has no rule; the isolation instance profile; the status tag) and worker-01 untouched, and then web-01
+released (its ENIs on their groups and its profile, as before; Status=Released); 1 when not; 2 on any
+other failure.
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 WIDTH: Final = 100
-STEPS: Final = 7
+STEPS: Final = 9
 INDENT: Final = "      "
 KEY: Final = "SecurityIsolation"
 VALUE: Final = "Isolate"
+RELEASE: Final = "Release"
 
 EXIT_ISOLATED: Final = 0
 EXIT_NOT_ISOLATED: Final = 1
@@ -275,23 +279,26 @@ def fleet_rows(fleet: Fleet, states: Sequence[InstanceState]) -> list[list[str]]
     return rows
 
 
-def before_after_rows(fleet: Fleet, before: InstanceState, after: InstanceState) -> list[list[str]]:
+def before_after_rows(fleet: Fleet, *states: InstanceState) -> list[list[str]]:
+    """One row per ENI, the instance profile and each tag; one column per state, in order (with three
+    states, labels are shortened to fit: the status tags as ``:<suffix>``)."""
+    compact = len(states) > 2
+
     def groups(state: InstanceState, eni: str) -> str:
         return ",".join(fleet.group_names.get(g, g) for g in state.enis.get(eni, (0, []))[1]) or "-"
 
+    first = states[0]
     rows = [
-        [f"{eni} (device {device})", groups(before, eni), groups(after, eni)]
-        for eni, (device, _) in sorted(before.enis.items(), key=lambda item: item[1][0])
+        [f"{eni} ({'' if compact else 'device '}{device})", *(groups(state, eni) for state in states)]
+        for eni, (device, _) in sorted(first.enis.items(), key=lambda item: item[1][0])
     ]
     rows.append(
-        [
-            "instance profile",
-            ",".join(map(profile_name, before.profiles)) or "-",
-            ",".join(map(profile_name, after.profiles)) or "-",
-        ]
+        ["instance profile", *(",".join(map(profile_name, state.profiles)) or "-" for state in states)]
     )
-    for key in sorted(set(before.tags) | set(after.tags), key=lambda k: (k.startswith(f"{KEY}:"), k)):
-        rows.append([f"tag {key}", before.tags.get(key, "-"), after.tags.get(key, "-")])
+    keys = set().union(*(state.tags for state in states))
+    for key in sorted(keys, key=lambda k: (k.startswith(f"{KEY}:"), k)):
+        label = key.removeprefix(KEY) if compact and key.startswith(f"{KEY}:") else key
+        rows.append([f"tag {label}", *(state.tags.get(key, "-") for state in states)])
     return rows
 
 
@@ -376,7 +383,17 @@ def tag_and_route(session: boto3.session.Session, emulator: Emulator, fleet: Fle
     ec2.create_tags(Resources=[fleet.web], Tags=[{"Key": KEY, "Value": VALUE}])
 
     step(5, 'EventBridge: the "Tag Change on Resource" event, for the tags now on web-01')
+    event = tag_change_event(session, emulator, fleet)
+    for line in json_lines(event, WIDTH - len(INDENT)):
+        say(INDENT + line)
+    route(session, event)
+    return event
+
+
+def tag_change_event(session: boto3.session.Session, emulator: Emulator, fleet: Fleet) -> dict[str, Any]:
+    """The event EventBridge makes of a change of the isolation tag on web-01, with its tags now."""
     account = session.client("sts").get_caller_identity()["Account"]
+    ec2 = session.client("ec2")
     event = eventbridge.tag_change_event(
         resource_arns=[f"arn:aws:ec2:{emulator.region}:{account}:instance/{fleet.web}"],
         tags=read_state(ec2, fleet.web).tags,
@@ -384,8 +401,11 @@ def tag_and_route(session: boto3.session.Session, emulator: Emulator, fleet: Fle
         account=account,
         region=emulator.region,
     )
-    for line in json_lines(event, WIDTH - len(INDENT)):
-        say(INDENT + line)
+    return event
+
+
+def route(session: boto3.session.Session, event: Mapping[str, Any]) -> None:
+    """Which rules of the default bus (read back from the emulator) match the event, and their targets."""
     events = session.client("events")
     rules = eventbridge.rules_on_bus(events)
     matched = [rule for rule in rules if rule.matches(event)]
@@ -396,12 +416,18 @@ def tag_and_route(session: boto3.session.Session, emulator: Emulator, fleet: Fle
             detail(f"  {route.target_id}: {route.target_arn}")
     if not matched:
         detail("no rule matches: nothing will run")
-    return event
 
 
 def run_function(session: boto3.session.Session, event: Mapping[str, Any], names: Mapping[str, str]) -> int:
     """Step 6: the deployed function on the event. Returns the number of failed invocations."""
     step(6, "running the deployed function on the event (its zip, its handler, its environment)")
+    return invoke_function(session, event, names)
+
+
+def invoke_function(
+    session: boto3.session.Session, event: Mapping[str, Any], names: Mapping[str, str]
+) -> int:
+    """The deployed function on the event, its compact log; the number of failed invocations."""
     delivery = eventbridge.deliver(session, event)
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     for invocation in delivery.invocations:
@@ -462,6 +488,55 @@ def verdict(
     return EXIT_ISOLATED
 
 
+def release(
+    session: boto3.session.Session, emulator: Emulator, fleet: Fleet, web_before: InstanceState
+) -> int:
+    """Steps 8 and 9: the analyst sets the same tag to Release; the recorded state comes back."""
+    ec2 = session.client("ec2")
+    isolated = read_state(ec2, fleet.web)
+    step(8, f"the incident is over: the analyst sets the same tag on web-01 to {RELEASE}")
+    detail(f"aws ec2 create-tags --resources {fleet.web} --tags Key={KEY},Value={RELEASE}")
+    ec2.create_tags(Resources=[fleet.web], Tags=[{"Key": KEY, "Value": RELEASE}])
+    event = tag_change_event(session, emulator, fleet)
+    detail(f"event {event['id']}: tags.{KEY} = {RELEASE}")
+    route(session, event)
+    failed = invoke_function(session, event, fleet.group_names)
+
+    step(9, "before, isolated and released, read from the emulator")
+    released = read_state(ec2, fleet.web)
+    say()
+    print_table(
+        [f"web-01 {fleet.web}", "before", "isolated", "released"],
+        before_after_rows(fleet, web_before, isolated, released),
+    )
+    say()
+    problems = release_problems(web_before, released)
+    if failed:
+        problems.append(f"{failed} invocation(s) of the function failed")
+    if problems:
+        say("RESULT: web-01 was NOT released:")
+        for problem in problems:
+            detail(f"- {problem}")
+        return EXIT_NOT_ISOLATED
+    say("RESULT: web-01 is released: its ENIs are back on their groups and its instance profile is back,")
+    say("        as recorded before the isolation; the status tags say Released.")
+    return EXIT_ISOLATED
+
+
+def release_problems(before: InstanceState, after: InstanceState) -> list[str]:
+    """What is not as it was recorded before the isolation (empty when web-01 is released)."""
+    problems = [
+        f"{eni} is on {after.enis.get(eni, (0, []))[1]}, not back on {groups}"
+        for eni, (_, groups) in before.enis.items()
+        if after.enis.get(eni, (0, []))[1] != groups
+    ]
+    if after.profiles != before.profiles:
+        problems.append(f"web-01's instance profile is {after.profiles or 'none'}, not {before.profiles}")
+    if after.tags.get(f"{KEY}:Status") != "Released":
+        problems.append(f"web-01 has no {KEY}:Status=Released tag")
+    return problems
+
+
 def run(deployment: Deployment, emulator: Emulator, *, deliver: bool) -> int:
     """Steps 2 to 7; the exit status."""
     session = emulator.session()
@@ -481,7 +556,13 @@ def run(deployment: Deployment, emulator: Emulator, *, deliver: bool) -> int:
     else:
         step(6, "skipped (--no-deliver): the event is not delivered, the function does not run")
         failed = 0
-    return verdict(ec2, fleet, outputs, before, failed)
+    status = verdict(ec2, fleet, outputs, before, failed)
+    say()
+    if status != EXIT_ISOLATED:
+        step(8, "skipped: web-01 was not isolated, there is nothing to release")
+        step(9, "skipped")
+        return status
+    return release(session, emulator, fleet, before[0])
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

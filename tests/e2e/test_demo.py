@@ -1,5 +1,5 @@
-"""`make demo` (tools/demo.py) end to end: it isolates the tagged instance and says so, and its verdict
-comes from the emulator's state (without the delivery it fails).
+"""`make demo` (tools/demo.py) end to end: it isolates the tagged instance, then releases it, and says
+so; its verdict comes from the emulator's state (without the delivery it fails).
 
 The two demo runs start in the background at the first end-to-end test of the session and these tests
 run last (tests/e2e/conftest.py), so the demos overlap the other tests instead of adding their time.
@@ -36,9 +36,9 @@ class Run:
         return lines[first:last]
 
 
-def before_after_table(run: Run, header_start: str) -> list[list[str]]:
-    """The rows of the step-7 table whose header starts with ``header_start``, cells split on 2+ spaces."""
-    section = [line.strip() for line in run.section("[7/7]", "RESULT")]
+def before_after_table(run: Run, header_start: str, step: str = "[7/9]") -> list[list[str]]:
+    """The rows of the ``step`` table whose header starts with ``header_start``, cells split on 2+ spaces."""
+    section = [line.strip() for line in run.section(step, "RESULT")]
     start = next(i for i, line in enumerate(section) if line.startswith(header_start))
     rows: list[list[str]] = []
     for line in section[start:]:
@@ -69,11 +69,11 @@ def test_the_demo_isolates_the_tagged_instance_and_exits_0(runs: dict[str, Run])
     run = runs["demo"]
     assert run.returncode == 0, run.output
     # the progress lines, in order
-    steps = [line for line in run.lines if re.match(r"^\[\d/7\] ", line)]
-    assert [step[:5] for step in steps] == [f"[{n}/7]" for n in range(1, 8)], run.output
-    assert re.match(r"^\[1/7\] starting the AWS emulator on 127\.0\.0\.1:\d+$", steps[0])
+    steps = [line for line in run.lines if re.match(r"^\[\d/9\] ", line)]
+    assert [step[:5] for step in steps] == [f"[{n}/9]" for n in range(1, 10)], run.output
+    assert re.match(r"^\[1/9\] starting the AWS emulator on 127\.0\.0\.1:\d+$", steps[0])
     # the routing: the module's rule matched, its target is the function
-    routing = "\n".join(run.section("[5/7]", "[6/7]"))
+    routing = "\n".join(run.section("[5/9]", "[6/9]"))
     assert "rule ec2-isolation-on-isolation-tag (enabled) matches" in routing
     assert "function:ec2-isolation" in routing
     # before/after of the tagged instance: both ENIs from their groups onto the isolation group only
@@ -87,6 +87,21 @@ def test_the_demo_isolates_the_tagged_instance_and_exits_0(runs: dict[str, Run])
     worker = before_after_table(run, "worker-01 i-")
     assert all(row[1] == row[2] for row in worker[1:]), worker
     assert "RESULT: web-01 is isolated" in run.output
+    # then the release: the same tag set to Release, routed by the same rule, run by the same function
+    release = "\n".join(run.section("[8/9]", "[9/9]"))
+    assert "Key=SecurityIsolation,Value=Release" in release
+    assert "rule ec2-isolation-on-isolation-tag (enabled) matches" in release
+    assert "returned released" in release
+    # and the state recorded before the isolation is back
+    released = before_after_table(run, "web-01 i-", step="[9/9]")
+    assert released[0][1:] == ["before", "isolated", "released"], released
+    assert [row[1:] for row in released if row[0].startswith("eni-")] == [
+        ["app", ISOLATION_GROUP, "app"],
+        ["mgmt", ISOLATION_GROUP, "mgmt"],
+    ], released
+    assert ["instance profile", "web-app", ISOLATION_GROUP, "web-app"] in released
+    assert ["tag :Status", "-", "Isolated", "Released"] in released
+    assert "RESULT: web-01 is released" in run.output
     # and it cleaned up after itself
     assert_cleaned_up(run)
 
@@ -94,11 +109,12 @@ def test_the_demo_isolates_the_tagged_instance_and_exits_0(runs: dict[str, Run])
 def test_the_demo_exits_non_zero_when_isolation_does_not_happen(runs: dict[str, Run]) -> None:
     run = runs["no-deliver"]
     # Given a run in which the event is not delivered (so the function never runs)
-    assert "[6/7] skipped (--no-deliver)" in run.output
+    assert "[6/9] skipped (--no-deliver)" in run.output
     # Then the state read from the emulator is not isolated, and the demo says so and fails
     assert run.returncode == 1, run.output
     assert "RESULT: web-01 was NOT isolated" in run.output
     assert "there is no isolation group" in run.output
+    assert "[8/9] skipped: web-01 was not isolated" in run.output
     web = before_after_table(run, "web-01 i-")
     assert [row[2] for row in web if row[0].startswith("eni-")] == ["app", "mgmt"]
     # and still cleans up
