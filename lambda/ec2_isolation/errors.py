@@ -54,3 +54,15 @@ class EventIsolationFailed(IsolationError):
         self.summary = summary
         failed = [r["instance_id"] for r in summary["instances"] if r["status"] == "failed"]
         super().__init__(f"event {summary['event_id']}: isolation failed for {', '.join(failed)}")
+
+
+class NotificationFailed(IsolationError):
+    """The SNS summary or the result event of an instance's outcome could not be sent.
+
+    ``sent`` says what did go out (``sns_message_id``, ``result_event_id``), so a caller can tell a
+    half-sent announcement from one that sent nothing.
+    """
+
+    def __init__(self, message: str, sent: dict[str, str] | None = None) -> None:
+        self.sent = dict(sent or {})
+        super().__init__(message)
