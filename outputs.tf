@@ -62,3 +62,18 @@ output "record_table_arn" {
   description = "ARN of the DynamoDB table of isolation records."
   value       = aws_dynamodb_table.records.arn
 }
+
+output "sns_topic_arn" {
+  description = "ARN of the SNS topic that receives the summary of each isolation, release and failure (the one created, or the one given); null when there is none."
+  value       = var.create_sns_topic ? one(aws_sns_topic.this[*].arn) : var.sns_topic_arn
+}
+
+output "result_event_source" {
+  description = "Source of the result events the Lambda puts on the default EventBridge bus; null when result events are off."
+  value       = local.result_event_source
+}
+
+output "result_event_detail_types" {
+  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
+  value       = local.result_event_detail_types
+}
