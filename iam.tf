@@ -253,6 +253,58 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  dynamic "statement" {
+    # The summaries (notifications.tf): this one topic only.
+    for_each = local.sns_topic_arn == null ? [] : [1]
+    content {
+      sid       = "PublishSummaries"
+      effect    = "Allow"
+      actions   = ["sns:Publish"]
+      resources = [local.sns_topic_arn]
+    }
+  }
+
+  dynamic "statement" {
+    # A topic encrypted with a customer managed key: SNS uses the key on the publisher's behalf.
+    for_each = local.sns_topic_kms_key_arn == null ? [] : [1]
+    content {
+      sid       = "EncryptSummaries"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [local.sns_topic_kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    # The result events: on the default bus only, with the configured source and the module's
+    # detail-types only (EventBridge evaluates both keys on each PutEvents entry).
+    for_each = var.result_events ? [1] : []
+    content {
+      sid       = "PutResultEvents"
+      effect    = "Allow"
+      actions   = ["events:PutEvents"]
+      resources = [local.default_event_bus_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "events:source"
+        values   = [var.result_event_source]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "events:detail-type"
+        values   = sort(values(local.result_event_detail_types))
+      }
+    }
+  }
+
   statement {
     # The record of each isolation: written before the first change (conditionally: the lock), then
     # completed with the outcome of each attempt.

@@ -160,6 +160,9 @@ resource "aws_lambda_function" "this" {
       AUTO_SCALING_DECREMENT_DESIRED_CAPACITY = tostring(var.auto_scaling_decrement_desired_capacity)
       DEREGISTER_TARGETS                      = tostring(var.deregister_from_target_groups)
       DISASSOCIATE_ELASTIC_IPS                = tostring(var.disassociate_elastic_ips)
+      # Notifications (notifications.tf); "" sends none
+      SNS_TOPIC_ARN       = local.sns_topic_arn == null ? "" : local.sns_topic_arn
+      RESULT_EVENT_SOURCE = var.result_events ? var.result_event_source : ""
     }
   }
 

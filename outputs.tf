@@ -72,3 +72,18 @@ output "responder_cli_environment" {
     EC2_ISOLATION_RECORD_TABLE  = local.record_table_name
   }
 }
+
+output "sns_topic_arn" {
+  description = "ARN of the SNS topic that receives the summary of each isolation, release and failure (the one created, or the one given); null when there is none."
+  value       = var.create_sns_topic ? one(aws_sns_topic.this[*].arn) : var.sns_topic_arn
+}
+
+output "result_event_source" {
+  description = "Source of the result events the Lambda puts on the default EventBridge bus; null when result events are off."
+  value       = local.result_event_source
+}
+
+output "result_event_detail_types" {
+  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
+  value       = local.result_event_detail_types
+}

@@ -319,3 +319,73 @@ variable "record_deletion_protection" {
   default     = true
   nullable    = false
 }
+
+# ---------------------------------------------------------------------------------------------------
+# Notifications (an SNS topic, for people) and result events (the default EventBridge bus, for automation)
+# ---------------------------------------------------------------------------------------------------
+
+variable "create_sns_topic" {
+  description = "Create an SNS topic (named after name, encrypted) that receives a readable summary of each isolation, release and failure; subscribe to it yourself (e-mail, chat, a queue). Not together with sns_topic_arn."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "sns_topic_arn" {
+  description = "ARN of an existing standard SNS topic to send the summaries to (the Lambda may publish to it, and to no other topic). Null, without create_sns_topic, sends no summary."
+  type        = string
+  default     = null
+
+  validation {
+    # FIFO topics (".fifo") need a message group id on every publish: not supported.
+    condition     = var.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.sns_topic_arn))
+    error_message = "The SNS topic must be the ARN of a standard (not FIFO) topic: arn:<partition>:sns:<region>:<account>:<name>."
+  }
+}
+
+variable "sns_kms_master_key_id" {
+  description = "KMS key that encrypts the topic the module creates (create_sns_topic): an alias, key id or ARN. The default is SNS's AWS managed key. A customer managed key must let the Lambda's role use it: through its key policy, or give its ARN in sns_topic_kms_key_arn."
+  type        = string
+  default     = "alias/aws/sns"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^(alias/[a-zA-Z0-9/_-]+|(mrk-)?[0-9a-f-]{32,36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[a-zA-Z0-9/_-]+)$", var.sns_kms_master_key_id))
+    error_message = "The SNS topic's KMS key must be an alias (alias/<name>), a key id, or a key or alias ARN."
+  }
+}
+
+variable "sns_topic_kms_key_arn" {
+  description = "ARN of the customer managed KMS key that encrypts the summaries' topic (an existing topic's, or the one given in sns_kms_master_key_id): the Lambda's role is granted kms:GenerateDataKey and kms:Decrypt on it, through SNS only. Null grants none: the AWS managed key needs none. Ignored without a topic."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_topic_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.sns_topic_kms_key_arn))
+    error_message = "The topic's KMS key must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias or key id."
+  }
+}
+
+variable "result_events" {
+  description = "Put a result event on the account's default EventBridge bus after each isolation, release and failure (detail-types \"EC2 Isolation Completed\", \"EC2 Isolation Failed\", \"EC2 Isolation Released\", \"EC2 Isolation Dry Run\"), for other automation to chain on."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "result_event_source" {
+  description = "The source of the result events (what a rule matches them on). The Lambda may put events of this source, and of no other, on the default bus."
+  type        = string
+  default     = "ec2-isolation"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]{1,256}$", var.result_event_source))
+    error_message = "The result event source must be 1 to 256 characters of letters, digits and . _ / -."
+  }
+
+  validation {
+    condition     = !startswith(lower(var.result_event_source), "aws.")
+    error_message = "The result event source must not start with \"aws.\" (reserved for AWS services)."
+  }
+}

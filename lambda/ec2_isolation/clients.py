@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_sns import SNSClient
 
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
@@ -55,3 +57,11 @@ class AwsClients:
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
         return self.session.client("dynamodb", config=self._config)
+
+    @cached_property
+    def sns(self) -> SNSClient:
+        return self.session.client("sns", config=self._config)
+
+    @cached_property
+    def events(self) -> EventBridgeClient:
+        return self.session.client("events", config=self._config)

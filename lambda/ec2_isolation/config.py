@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from ec2_isolation.errors import ConfigurationError
 
 _PROFILE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+$")
+#: a standard (not FIFO: publishing to one needs a message group) SNS topic
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+#: the characters EventBridge accepts in an event's source
+_EVENT_SOURCE = re.compile(r"^[A-Za-z0-9._/-]{1,256}$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
 AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
 MAX_UNTRACK_WAIT_SECONDS = 300
@@ -66,6 +70,10 @@ class Settings:
     auto_scaling_decrement_desired_capacity: bool = False
     deregister_targets: bool = True
     disassociate_elastic_ips: bool = False
+    #: SNS topic that receives a readable summary of each outcome ("" sends none)
+    sns_topic_arn: str = ""
+    #: source of the result events put on the default EventBridge bus ("" puts none)
+    result_event_source: str = ""
 
     def __post_init__(self) -> None:
         if not self.transition_security_group_name:
@@ -124,6 +132,8 @@ class Settings:
             ),
             deregister_targets=_flag(env, "DEREGISTER_TARGETS", default=True),
             disassociate_elastic_ips=_flag(env, "DISASSOCIATE_ELASTIC_IPS", default=False),
+            sns_topic_arn=env.get("SNS_TOPIC_ARN", ""),
+            result_event_source=env.get("RESULT_EVENT_SOURCE", ""),
         )
         settings.validate()
         return settings
@@ -163,6 +173,18 @@ class Settings:
             )
         if self.transition_security_group_name == self.isolation_security_group_name:
             raise ConfigurationError("the transition and isolation security groups need different names")
+        if self.sns_topic_arn and not _SNS_TOPIC_ARN.match(self.sns_topic_arn):
+            raise ConfigurationError(
+                f"SNS_TOPIC_ARN is not the ARN of a standard SNS topic: {self.sns_topic_arn!r}"
+            )
+        if self.result_event_source and (
+            not _EVENT_SOURCE.match(self.result_event_source)
+            or self.result_event_source.lower().startswith("aws.")
+        ):
+            raise ConfigurationError(
+                "RESULT_EVENT_SOURCE must be 1 to 256 characters of letters, digits and . _ / - and must "
+                f'not start with "aws." (reserved for AWS services), not {self.result_event_source!r}'
+            )
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -54,10 +54,26 @@ class InstanceIsolationFailed(IsolationError):
 
 
 class EventIsolationFailed(IsolationError):
-    """At least one instance of the event could not be fully isolated; ``summary`` says what was done."""
+    """At least one instance of the event could not be fully isolated or released, or its outcome could not
+    be announced; ``summary`` says what was done."""
 
     def __init__(self, summary: dict[str, Any]) -> None:
         self.summary = summary
         failed = [r["instance_id"] for r in summary["instances"] if r["status"] == "failed"]
         action = summary.get("action", "isolate")
-        super().__init__(f"event {summary['event_id']}: {action} failed for {', '.join(failed)}")
+        problems = [f"{action} failed for {', '.join(failed)}"] if failed else []
+        if unannounced := summary.get("notification_failures"):
+            problems.append(f"not announced for {', '.join(unannounced)}")
+        super().__init__(f"event {summary['event_id']}: {'; '.join(problems)}")
+
+
+class NotificationFailed(IsolationError):
+    """The SNS summary or the result event of an instance's outcome could not be sent.
+
+    ``sent`` says what did go out (``sns_message_id``, ``result_event_id``), so a caller can tell a
+    half-sent announcement from one that sent nothing.
+    """
+
+    def __init__(self, message: str, sent: dict[str, str] | None = None) -> None:
+        self.sent = dict(sent or {})
+        super().__init__(message)

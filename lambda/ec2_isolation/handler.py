@@ -11,11 +11,17 @@ from typing import Any
 
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
-from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed, InvalidEvent
+from ec2_isolation.errors import (
+    EventIsolationFailed,
+    InstanceIsolationFailed,
+    InvalidEvent,
+    NotificationFailed,
+)
 from ec2_isolation.events import RELEASE, FunctionIdentity, parse_event
 from ec2_isolation.isolation import isolate_instance
 from ec2_isolation.log import log, log_context, setup_logging
 from ec2_isolation.release import release_instance
+from ec2_isolation.steps.notify import announce
 
 _clients: AwsClients | None = None
 
@@ -63,27 +69,43 @@ def handle(
             return {"event_id": parsed.event_id, "action": "none", "reason": reason, "instances": []}
 
         results: list[dict[str, Any]] = []
+        unannounced: dict[str, str] = {}
         for instance_id in parsed.instance_ids:
             with log_context(instance_id=instance_id, action=action, dry_run=settings.dry_run):
-                results.append(
-                    _act(
-                        action,
-                        clients,
-                        instance_id,
-                        settings,
-                        event_id=parsed.event_id,
-                        function=function,
-                        now=now,
-                        sleep=sleep,
-                    )
+                result = _act(
+                    action,
+                    clients,
+                    instance_id,
+                    settings,
+                    event_id=parsed.event_id,
+                    function=function,
+                    now=now,
+                    sleep=sleep,
                 )
+                results.append(result)
+                try:
+                    result["announced"] = announce(
+                        clients,
+                        settings,
+                        action=action,
+                        event_id=parsed.event_id,
+                        result=result,
+                        instance_arn=function.instance_arn(instance_id),
+                        dry_run=settings.dry_run,
+                    )
+                except NotificationFailed as exc:
+                    # The outcome stands; the invocation fails so that it is retried (and announced).
+                    result["announced"] = exc.sent
+                    unannounced[instance_id] = str(exc)
         summary = {
             "event_id": parsed.event_id,
             "action": action,
             "dry_run": settings.dry_run,
             "instances": results,
         }
-        if any(r["status"] == "failed" for r in results):
+        if unannounced:
+            summary["notification_failures"] = unannounced
+        if unannounced or any(r["status"] == "failed" for r in results):
             log(logging.ERROR, "event not fully handled", summary=summary)
             raise EventIsolationFailed(summary)
         log(logging.INFO, "event handled", summary=summary)

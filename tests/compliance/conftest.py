@@ -16,8 +16,8 @@ from tools import compliance, tfcli
 
 REPO_ROOT = tfcli.REPO_ROOT
 
-# A configuration that gives the module a KMS key for its log group (written into the copy, next to
-# the examples, so that the module is at ../../).
+# A configuration that gives the module a KMS key for its log group, and has it create its SNS topic
+# (written into the copy, next to the examples, so that the module is at ../../).
 KMS_CONFIG_DIR = Path("examples") / "compliance-kms-test"
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KMS_CONFIG_TF = f"""
@@ -28,8 +28,9 @@ provider "aws" {{
 module "ec2_isolation" {{
   source = "../../"
 
-  log_kms_key_arn = "{KMS_KEY_ARN}"
-  tags            = {{ Team = "incident-response" }}
+  log_kms_key_arn  = "{KMS_KEY_ARN}"
+  create_sns_topic = true
+  tags             = {{ Team = "incident-response" }}
 }}
 """
 
@@ -94,7 +95,8 @@ def example_plans(
 
 @pytest.fixture(scope="session")
 def kms_plan(compliance_workspace: compliance.Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JSON plan of a configuration that gives the module a KMS key (a literal ARN)."""
+    """The JSON plan of a configuration that gives the module a KMS key (a literal ARN) and creates the
+    SNS topic."""
     directory = compliance_workspace.root / KMS_CONFIG_DIR
     directory.mkdir()
     (directory / "main.tf").write_text(KMS_CONFIG_TF, encoding="utf-8")

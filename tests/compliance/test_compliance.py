@@ -30,6 +30,7 @@ SOURCE_ARN = "lambda_permission_source_arn.feature"
 ISOLATION = "isolation_role_denies_everything.feature"
 NO_WILDCARD = "iam_no_wildcard_allow.feature"
 TAGS = "tags.feature"
+SNS_ENCRYPTION = "sns_encryption.feature"
 
 # Scenarios that find nothing to check in the module's plans, so are skipped: the module has no function
 # URL, and no IAM policy resource other than role policies (rows 1-3 of the outlines' examples:
@@ -42,10 +43,21 @@ SKIPPED_ON_THE_MODULE = {
         for check in ("has a wildcard in its actions", "uses NotAction")
     ),
 }
+# The examples create no SNS topic (the KMS configuration does).
+SKIPPED_ON_THE_EXAMPLES = SKIPPED_ON_THE_MODULE | {(SNS_ENCRYPTION, "Every SNS topic has a KMS key")}
 
 
 def test_every_property_has_a_feature() -> None:
-    assert {RETENTION, ENCRYPTION, NOT_PUBLIC, SOURCE_ARN, ISOLATION, NO_WILDCARD, TAGS} == FEATURES
+    assert {
+        RETENTION,
+        ENCRYPTION,
+        NOT_PUBLIC,
+        SOURCE_ARN,
+        ISOLATION,
+        NO_WILDCARD,
+        TAGS,
+        SNS_ENCRYPTION,
+    } == FEATURES
 
 
 def run(plan: dict[str, Any] | Path, tool: Path, tmp_path: Path) -> compliance.ComplianceRun:
@@ -79,7 +91,7 @@ def test_every_example_passes_every_feature(
         by_scenario = statuses(result)
         assert {feature for feature, _ in by_scenario} == FEATURES - {ENCRYPTION}
         assert {key for key, status in by_scenario.items() if status != compliance.PASSED} == (
-            SKIPPED_ON_THE_MODULE
+            SKIPPED_ON_THE_EXAMPLES
         ), result.output
 
 
@@ -93,6 +105,7 @@ def test_a_plan_with_a_kms_key_passes_every_feature(
     assert result.excluded_tags == []
     by_scenario = statuses(result)
     assert by_scenario[(ENCRYPTION, "Every log group is encrypted with a KMS key")] == compliance.PASSED
+    assert by_scenario[(SNS_ENCRYPTION, "Every SNS topic has a KMS key")] == compliance.PASSED
     assert {
         key for key, status in by_scenario.items() if status != compliance.PASSED
     } == SKIPPED_ON_THE_MODULE
@@ -255,6 +268,13 @@ MUTATIONS = [
     # Encryption: a KMS key is given to the module, but the log group does not get it.
     Mutation(
         "KMS key dropped", set_value("log_group.this", "kms_key_id", None), frozenset({ENCRYPTION}), "kms"
+    ),
+    # The SNS topic (created by the KMS configuration) loses its key.
+    Mutation(
+        "SNS topic key removed",
+        set_value("aws_sns_topic.this[0]", "kms_master_key_id", None),
+        frozenset({SNS_ENCRYPTION}),
+        "kms",
     ),
     # Not public.
     Mutation(

@@ -59,10 +59,28 @@ module "ec2_isolation" {
   auto_scaling_action                     = "standby"
   auto_scaling_decrement_desired_capacity = true
   disassociate_elastic_ips                = true
+
+  create_sns_topic      = true
+  sns_kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+  sns_topic_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+  result_event_source   = "com.example.ir-quarantine"
+}
+
+# The module's notification outputs, for the plan tests to read (a plan shows the root's outputs only).
+output "sns_topic_arn" {
+  value = module.ec2_isolation.sns_topic_arn
+}
+
+output "result_event_source" {
+  value = module.ec2_isolation.result_event_source
+}
+
+output "result_event_detail_types" {
+  value = module.ec2_isolation.result_event_detail_types
 }
 """
 
-# The module with every containment-depth step switched off.
+# The module with every containment-depth step switched off, and no result events.
 MINIMAL_CONFIG_DIR = Path("examples") / "minimal-inputs-test"
 MINIMAL_INPUTS_TF = """
 provider "aws" {
@@ -79,6 +97,7 @@ module "ec2_isolation" {
   auto_scaling_action           = "none"
   deregister_from_target_groups = false
   disassociate_elastic_ips      = false
+  result_events                 = false
 }
 """
 

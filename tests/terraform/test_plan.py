@@ -182,6 +182,8 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "false",
         "DEREGISTER_TARGETS": "true",
         "DISASSOCIATE_ELASTIC_IPS": "false",
+        "SNS_TOPIC_ARN": "",
+        "RESULT_EVENT_SOURCE": "ec2-isolation",
     }
 
 
@@ -368,6 +370,21 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             {f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/*/*"},
             None,
         ),
+        "PutResultEvents": (
+            {"events:PutEvents"},
+            {f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"},
+            {
+                "StringEquals": {
+                    "events:source": "ec2-isolation",
+                    "events:detail-type": [
+                        "EC2 Isolation Completed",
+                        "EC2 Isolation Dry Run",
+                        "EC2 Isolation Failed",
+                        "EC2 Isolation Released",
+                    ],
+                }
+            },
+        ),
     }
     actual = {
         sid: (as_set(statement["Action"]), as_set(statement["Resource"]), statement.get("Condition"))
@@ -472,6 +489,8 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "true",
         "DEREGISTER_TARGETS": "true",
         "DISASSOCIATE_ELASTIC_IPS": "true",
+        "SNS_TOPIC_ARN": f"arn:aws:sns:eu-west-1:{ACCOUNT}:ir-quarantine",
+        "RESULT_EVENT_SOURCE": "com.example.ir-quarantine",
     }
 
 
@@ -556,6 +575,9 @@ OPTIONAL_STATEMENTS = {
     "LeaveAutoScalingGroup",
     "LeaveTargetGroups",
     "DisassociateElasticIps",
+    "PublishSummaries",
+    "EncryptSummaries",
+    "PutResultEvents",
 }
 
 

@@ -178,6 +178,8 @@ def clients() -> AwsClients:
         handler_clients.autoscaling,
         handler_clients.elbv2,
         handler_clients.dynamodb,
+        handler_clients.sns,
+        handler_clients.events,
     ):
         record_on(client)
     return handler_clients

@@ -15,8 +15,8 @@ from ec2_isolation.errors import EventIsolationFailed
 from ec2_isolation.steps.record import read_record
 from tests.fixtures.events import REGION, tag_change_event
 from tests.fixtures.faults import Fault, inject, record_calls
+from tests.unit.analyst import MUTATING, live_state, request_isolation, request_release
 from tests.unit.conftest import FIXED_NOW, Invoke, Network, groups_named, targets
-from tests.unit.test_release import MUTATING, live_state, request_isolation, request_release
 
 #: EC2 changes that have no DryRun flag (the plan says what would be done instead)
 NO_DRY_RUN_FLAG = {"AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"}

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from ec2_isolation.config import Settings
 from tests.fixtures.events import REGION
+from tests.unit.analyst import live_state, request_isolation, request_release
 from tests.unit.conftest import Invoke, make_network
-from tests.unit.test_release import live_state, request_isolation, request_release
 from tools.fleet import create_instance_profile, launch_instance
 
 _counter = itertools.count()

@@ -31,6 +31,7 @@ def required_actions() -> frozenset[str]:
         evidence,
         instance,
         network,
+        notify,
         profile,
         record,
         restore,

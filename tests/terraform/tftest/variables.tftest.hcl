@@ -243,3 +243,90 @@ run "release_role_path_without_slashes" {
   variables { release_role_path = "workloads" }
   expect_failures = [var.release_role_path]
 }
+
+# ---- notifications and result events --------------------------------------------------------------
+
+run "a_created_topic_is_encrypted_with_the_sns_managed_key_by_default" {
+  command = plan
+  variables { create_sns_topic = true }
+
+  assert {
+    condition     = aws_sns_topic.this[0].kms_master_key_id == "alias/aws/sns"
+    error_message = "The created topic is encrypted with SNS's AWS managed key by default."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["SNS_TOPIC_ARN"] == "arn:aws:sns:us-east-1:123456789012:ec2-isolation"
+    error_message = "The function is told the created topic's ARN."
+  }
+}
+
+run "an_existing_topic_is_given_to_the_function" {
+  command = plan
+  variables {
+    sns_topic_arn         = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:security_alerts-2"
+    sns_topic_kms_key_arn = "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    sns_kms_master_key_id = "mrk-1234abcd12ab34cd56ef1234567890ab"
+    result_events         = false
+    result_event_source   = "com.example/isolation_v2"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 0
+    error_message = "No topic is created for an existing one."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["SNS_TOPIC_ARN"] == "arn:aws-us-gov:sns:us-gov-west-1:123456789012:security_alerts-2"
+    error_message = "The function is told the existing topic's ARN."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["RESULT_EVENT_SOURCE"] == ""
+    error_message = "With result events off, the function puts none."
+  }
+
+  assert {
+    condition     = output.sns_topic_arn == "arn:aws-us-gov:sns:us-gov-west-1:123456789012:security_alerts-2" && output.result_event_source == null
+    error_message = "The outputs name the existing topic, and no source."
+  }
+}
+
+run "a_topic_both_created_and_given" {
+  command = plan
+  variables {
+    create_sns_topic = true
+    sns_topic_arn    = "arn:aws:sns:us-east-1:123456789012:alerts"
+  }
+  expect_failures = [aws_sns_topic.this]
+}
+
+run "sns_topic_arn_of_a_fifo_topic" {
+  command = plan
+  variables { sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:alerts.fifo" }
+  expect_failures = [var.sns_topic_arn]
+}
+
+run "sns_kms_master_key_id_not_a_key" {
+  command = plan
+  variables { sns_kms_master_key_id = "aws/sns" }
+  expect_failures = [var.sns_kms_master_key_id]
+}
+
+run "sns_topic_kms_key_given_as_an_alias" {
+  command = plan
+  variables { sns_topic_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:alias/sns" }
+  expect_failures = [var.sns_topic_kms_key_arn]
+}
+
+run "result_event_source_with_a_space" {
+  command = plan
+  variables { result_event_source = "ec2 isolation" }
+  expect_failures = [var.result_event_source]
+}
+
+run "result_event_source_reserved_for_aws" {
+  command = plan
+  variables { result_event_source = "AWS.ec2-isolation" }
+  expect_failures = [var.result_event_source]
+}
