@@ -176,11 +176,13 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 
   # The log group must exist before the first invocation, the role must be able to write to it, and
-  # the instance profile named in the environment must exist.
+  # the instance profile, the record table and the topic named in the environment must exist.
   depends_on = [
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.lambda,
     aws_iam_instance_profile.isolation,
     aws_dynamodb_table.records,
+    # the topic the function publishes its first summary to
+    aws_sns_topic.this,
   ]
 }

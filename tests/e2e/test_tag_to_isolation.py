@@ -121,11 +121,12 @@ def test_the_deployed_rule_routes_the_analysts_tag_event_to_the_deployed_functio
             },
             list(STATUS_KEYS),
         ),
-        ("another value of the isolation tag", {"Name": "web-01", KEY: "Release"}, [KEY]),
+        ("another value of the isolation tag", {"Name": "web-01", KEY: "Quarantine"}, [KEY]),
+        ("the release value in another case", {"Name": "web-01", KEY: "release"}, [KEY]),
         ("the value in another case", {"Name": "web-01", KEY: "isolate"}, [KEY]),
         ("the isolation tag removed", {"Name": "web-01"}, [KEY]),
     ],
-    ids=["status-tags", "other-value", "other-case", "removed"],
+    ids=["status-tags", "other-value", "release-other-case", "other-case", "removed"],
 )
 def test_the_deployed_rule_does_not_route_other_tag_events(
     session: boto3.session.Session, app: App, case: str, tags: dict[str, str], changed: list[str]

@@ -265,6 +265,7 @@ def finish_isolation(
     )
 
 
+@requires("dynamodb:GetItem")
 def read_record(dynamodb: DynamoDBClient, table: str, instance_id: str) -> dict[str, Any] | None:
     item = dynamodb.get_item(
         TableName=table, Key=_to_item({"instance_id": instance_id}), ConsistentRead=True
