@@ -6,13 +6,17 @@ PY := $(VENV)/bin/python
 # Side virtualenvs: terraform-compliance and checkov pin libraries that clash with the dev dependencies.
 COMPLIANCE_VENV ?= .venv-compliance
 CHECKOV_VENV ?= .venv-checkov
+# `make bench BENCH_ARGS="--burst 1000"`: options of tools/bench.py (`python -m tools.bench --help`).
+# The default burst is 200 instances: 1000 need at least 560 s of EC2 throttling alone (and moto on two
+# cores cannot keep up with 50 workers), more than the bench's ten-minute budget.
+BENCH_ARGS ?= --burst 200
 # `make compliance PLAN=plan.json`: a `terraform show -json` plan to check (default: every example).
 PLAN ?=
 export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean compliance checkov demo
+.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean compliance checkov demo bench
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -72,6 +76,9 @@ docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from v
 
 demo: $(VENV)/.installed ## Tag an instance and watch it get isolated, on a local AWS emulator (no AWS account)
 	$(PY) tools/demo.py
+
+bench: $(VENV)/.installed ## Benchmark the handler on moto: latency, EC2 throttling, a burst (table + build/bench.json)
+	PYTHONPATH=lambda:. $(PY) -m tools.bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenvs, caches and Terraform working directories
 	rm -rf $(VENV) $(COMPLIANCE_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
