@@ -225,7 +225,7 @@ def main(
 
 def checked_instance_id(raw: str) -> str:
     instance_id = raw.strip()
-    if not INSTANCE_ID.match(instance_id):
+    if not INSTANCE_ID.fullmatch(instance_id):
         raise CliError(
             f"malformed instance id {instance_id!r}: expected i- and 8 or 17 hexadecimal digits", USAGE
         )

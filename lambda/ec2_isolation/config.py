@@ -139,7 +139,7 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if not _PROFILE_ARN.match(self.isolation_instance_profile_arn):
+        if not _PROFILE_ARN.fullmatch(self.isolation_instance_profile_arn):
             raise ConfigurationError(
                 f"ISOLATION_INSTANCE_PROFILE_ARN is not an instance profile ARN: "
                 f"{self.isolation_instance_profile_arn!r}"
@@ -173,12 +173,12 @@ class Settings:
             )
         if self.transition_security_group_name == self.isolation_security_group_name:
             raise ConfigurationError("the transition and isolation security groups need different names")
-        if self.sns_topic_arn and not _SNS_TOPIC_ARN.match(self.sns_topic_arn):
+        if self.sns_topic_arn and not _SNS_TOPIC_ARN.fullmatch(self.sns_topic_arn):
             raise ConfigurationError(
                 f"SNS_TOPIC_ARN is not the ARN of a standard SNS topic: {self.sns_topic_arn!r}"
             )
         if self.result_event_source and (
-            not _EVENT_SOURCE.match(self.result_event_source)
+            not _EVENT_SOURCE.fullmatch(self.result_event_source)
             or self.result_event_source.lower().startswith("aws.")
         ):
             raise ConfigurationError(

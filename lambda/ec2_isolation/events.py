@@ -14,10 +14,10 @@ ISOLATE, RELEASE = "isolate", "release"
 DETAIL_TYPE = "Tag Change on Resource"
 _INSTANCE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
-    r":instance/(?P<instance_id>i-(?:[0-9a-f]{8}|[0-9a-f]{17}))$"
+    r":instance/(?P<instance_id>i-(?:[0-9a-f]{8}|[0-9a-f]{17}))"
 )
 _FUNCTION_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:[^:]+(:[^:]+)?$"
+    r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:[^:]+(:[^:]+)?"
 )
 
 
@@ -34,7 +34,7 @@ class FunctionIdentity:
 
     @classmethod
     def from_function_arn(cls, arn: str) -> FunctionIdentity:
-        match = _FUNCTION_ARN.match(arn or "")
+        match = _FUNCTION_ARN.fullmatch(arn or "")
         if not match:
             raise InvalidEvent(f"cannot tell this function's account and region from {arn!r}")
         return cls(match["partition"], match["region"], match["account"])
@@ -108,7 +108,7 @@ def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
         raise InvalidEvent("event names no resources")
     instance_ids: list[str] = []
     for arn in resources:
-        match = _INSTANCE_ARN.match(arn)
+        match = _INSTANCE_ARN.fullmatch(arn)
         if not match:
             raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
         where = (match["partition"], match["region"], match["account"])
