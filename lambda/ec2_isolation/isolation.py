@@ -552,7 +552,8 @@ class _Isolation:
             lambda: restore_interface(self.ec2, eni_id, groups),
         )
         if done is not None:
-            self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} ({why}; not isolated)")
+            note = f"{why}; not isolated" if detached else "not isolated"
+            self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} ({note})")
 
     def _finish(self) -> dict[str, Any]:
         record = self.record
