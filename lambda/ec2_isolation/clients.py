@@ -17,8 +17,18 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_sns import SNSClient
 
+#: Standard mode retries throttling (EC2's ``RequestLimitExceeded``, ``Throttling``, ``ThrottlingException``,
+#: ...), 5xx answers and connection errors, with jittered exponential backoff (up to 2**n seconds before
+#: retry n, capped at 20 s) and a client-side retry quota that stops retry storms. ``total_max_attempts``
+#: counts the first call (botocore's ``max_attempts`` does not): 5 attempts wait at most 1 + 2 + 4 + 8 =
+#: 15 s per call (about half that on average).
+#: The function has ``lambda_timeout`` (120 s by default) for the whole run, the 15 s untrack wait included:
+#: a call that is still throttled after 15 s fails its step instead of eating the budget of the others
+#: (the 8 retries of before could wait 91 s on one call), and the failed invocation is retried by Lambda.
+MAX_ATTEMPTS = 5
+
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=5,
     read_timeout=20,
     user_agent_extra="terraform-aws-ec2-isolation",

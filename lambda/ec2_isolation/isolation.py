@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ec2_isolation.config import Settings
-from ec2_isolation.errors import InstanceIsolationFailed, IsolationError
+from ec2_isolation.errors import InstanceIsolationFailed, InstanceNotFound, IsolationError
 from ec2_isolation.log import log
 from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
@@ -198,14 +198,19 @@ def _finish_record(
     result: dict[str, Any],
     now: Callable[[], datetime],
 ) -> None:
-    finish_isolation(
-        clients.dynamodb,
-        settings.record_table_name,
-        instance_id=instance_id,
-        event_id=event_id,
-        result=result,
-        now=now(),
-    )
+    try:
+        finish_isolation(
+            clients.dynamodb,
+            settings.record_table_name,
+            instance_id=instance_id,
+            event_id=event_id,
+            result=result,
+            now=now(),
+        )
+    except Exception:
+        # Nothing is lost: the attempt's outcome is logged in full before the invocation fails.
+        log(logging.ERROR, "the outcome could not be appended to the record", result=result, exc_info=True)
+        raise
 
 
 class _Isolation:
@@ -243,9 +248,12 @@ class _Isolation:
         self.isolation_group_id: str | None = None
         #: groups each ENI had before it was moved to the transition group
         self.original_groups: dict[str, list[str]] = {}
+        #: the wait between bounded retries (eventual consistency) and before the cut; tests pass their own
+        self.sleep: Callable[[float], None] = time.sleep
 
     def run(self, sleep: Callable[[float], None], monotonic: Callable[[], float]) -> dict[str, Any]:
         settings, record = self.settings, self.record
+        self.sleep = sleep
         if settings.auto_scaling_action != "none":
             self._auto_scaling()
         if settings.protect_from_termination:
@@ -305,7 +313,9 @@ class _Isolation:
     def _isolation_group(self) -> None:
         group = self.record.run(
             "isolation_group",
-            lambda: ensure_isolation_group(self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run),
+            lambda: ensure_isolation_group(
+                self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run, sleep=self.sleep
+            ),
         )
         if group is None:
             return
@@ -322,7 +332,9 @@ class _Isolation:
         record, isolation_group_id = self.record, self.isolation_group_id
         transition = record.run(
             "transition_group",
-            lambda: ensure_transition_group(self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run),
+            lambda: ensure_transition_group(
+                self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run, sleep=self.sleep
+            ),
         )
         if transition is None or isolation_group_id is None:
             return None
@@ -334,6 +346,7 @@ class _Isolation:
                 transition.group_id,
                 skip_groups=frozenset({isolation_group_id}),
                 dry_run=self.dry_run,
+                sleep=self.sleep,
             ),
         )
         if moved is None:
@@ -375,6 +388,7 @@ class _Isolation:
                 original_tag_key=self.settings.tag("OriginalInstanceProfile"),
                 tags=self.tags,
                 dry_run=self.dry_run,
+                sleep=self.sleep,
             ),
         )
         if profile is not None:
@@ -469,7 +483,9 @@ class _Isolation:
             interfaces = (
                 record.run(
                     "network_interfaces",
-                    lambda: move_interfaces(self.ec2, self.instance_id, group_id, dry_run=self.dry_run),
+                    lambda: move_interfaces(
+                        self.ec2, self.instance_id, group_id, dry_run=self.dry_run, sleep=self.sleep
+                    ),
                 )
                 or []
             )
@@ -488,15 +504,46 @@ class _Isolation:
         cut = {i.network_interface_id for i in interfaces if not i.error}
         if self.dry_run:
             return
+        # An ENI moved to the transition group that the cut no longer finds attached was detached from the
+        # instance in the meantime: it is not the instance's any more (every ENI the instance has is cut),
+        # and it goes back on its own groups, like an ENI that could not be cut.
+        attached = {i.network_interface_id for i in interfaces}
+        detached = [eni for eni in self.original_groups if interfaces and eni not in attached]
+        if detached:
+            record.data["detached_interfaces"] = detached
         for eni_id, groups in self.original_groups.items():
             if eni_id not in cut:
-                self._restore(eni_id, groups)
+                self._restore(eni_id, groups, detached=eni_id in detached)
 
-    def _restore(self, eni_id: str, groups: list[str]) -> None:
+    def _explain_a_terminated_instance(self) -> None:
+        """When steps failed because the instance was terminated meanwhile, say so first: their errors
+        (IncorrectInstanceState, interfaces gone, ...) are the consequence, not the cause."""
+        if self.dry_run:
+            return
+        try:
+            state = describe_instance(self.ec2, self.instance_id).get("State", {}).get("Name", "unknown")
+        except InstanceNotFound:
+            state = "terminated"
+        except Exception:
+            log(logging.WARNING, "could not re-read the instance after failed steps", exc_info=True)
+            return
+        if state not in GONE_STATES:
+            return
+        reason = (
+            f"the instance was terminated during the isolation (state {state}): there is nothing left to "
+            "contain; the steps that failed could not act on it"
+        )
+        log(logging.ERROR, "instance terminated during the isolation", state=state)
+        record = self.record
+        record.data["state"], record.data["reason"] = state, reason
+        record.failures = {"instance": reason, **record.failures}
+
+    def _restore(self, eni_id: str, groups: list[str], *, detached: bool = False) -> None:
         """Never leave an ENI on the all-traffic transition group."""
+        why = "detached from the instance during the isolation" if detached else "could not be cut"
         log(
-            logging.ERROR,
-            "putting an interface that could not be cut back on its groups",
+            logging.WARNING if detached else logging.ERROR,
+            f"putting an interface that {'was ' if detached else ''}{why} back on its groups",
             eni=eni_id,
             groups=groups,
         )
@@ -505,11 +552,13 @@ class _Isolation:
             lambda: restore_interface(self.ec2, eni_id, groups),
         )
         if done is not None:
-            self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} (not isolated)")
+            note = f"{why}; not isolated" if detached else "not isolated"
+            self.record.changes.append(f"put {eni_id} back on {', '.join(groups)} ({note})")
 
     def _finish(self) -> dict[str, Any]:
         record = self.record
         if record.failures or self.isolation_group_id is None:
+            self._explain_a_terminated_instance()
             # The status tags would tell the analyst the instance is isolated: they are not written.
             raise InstanceIsolationFailed(self.instance_id, record.failures, record.result("failed"))
         if mark_isolated(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -11,6 +13,7 @@ from botocore.exceptions import ClientError
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import ForeignSecurityGroup, IsolationError, error_code
 from ec2_isolation.log import log
+from ec2_isolation.retry import Sleep, eventually, group_not_yet_visible
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import check, maybe
 
@@ -128,7 +131,7 @@ def _ensure_group(
     "ec2:RevokeSecurityGroupIngress",
 )
 def ensure_isolation_group(
-    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False
+    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False, sleep: Sleep = time.sleep
 ) -> IsolationGroup:
     """Find or create the isolation group of ``vpc_id`` and make sure it has no rule at all."""
     result = _ensure_group(
@@ -137,7 +140,7 @@ def ensure_isolation_group(
     if result.group_id == PLANNED_GROUP:
         result.revoked_rule_ids = ["(its default egress rule)"]
     else:
-        result.revoked_rule_ids = seal_group(ec2, result.group_id, dry_run=dry_run)
+        result.revoked_rule_ids = seal_group(ec2, result.group_id, dry_run=dry_run, sleep=sleep)
     return result
 
 
@@ -157,7 +160,7 @@ _OPEN_RANGES = (
     "ec2:AuthorizeSecurityGroupEgress",
 )
 def ensure_transition_group(
-    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False
+    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False, sleep: Sleep = time.sleep
 ) -> IsolationGroup:
     """Find or create the transition group of ``vpc_id``: all traffic in and out, IPv4 and IPv6.
 
@@ -189,7 +192,13 @@ def ensure_transition_group(
         for _, ranges_key, cidr_key, cidr in missing:
             permission[ranges_key] = [{cidr_key: cidr}]
         authorize = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
-        maybe(dry_run, authorize, GroupId=result.group_id, IpPermissions=[permission])
+        # a group created just now may not be known yet to the rule calls: retried, bounded
+        eventually(
+            partial(maybe, dry_run, authorize, GroupId=result.group_id, IpPermissions=[permission]),
+            retryable=group_not_yet_visible,
+            what=f"open transition group {result.group_id}",
+            sleep=sleep,
+        )
         log(logging.INFO, "opened transition group", group_id=result.group_id, egress=egress)
     return result
 
@@ -241,7 +250,9 @@ def _rules(ec2: EC2Client, group_id: str) -> tuple[list[str], list[str]]:
     return ingress, egress
 
 
-def seal_group(ec2: EC2Client, group_id: str, *, dry_run: bool = False) -> list[str]:
+def seal_group(
+    ec2: EC2Client, group_id: str, *, dry_run: bool = False, sleep: Sleep = time.sleep
+) -> list[str]:
     """Revoke every ingress and egress rule (IPv4, IPv6, prefix lists, groups) by rule id; verify."""
     revoked: list[str] = []
     for _ in range(_SEAL_ATTEMPTS):
@@ -255,10 +266,23 @@ def seal_group(ec2: EC2Client, group_id: str, *, dry_run: bool = False) -> list[
                 check(ec2.revoke_security_group_ingress, GroupId=group_id, SecurityGroupRuleIds=ingress)
             return egress + ingress
         try:
+            # a group created just now may not be known yet to the rule calls: retried, bounded
             if egress:
-                ec2.revoke_security_group_egress(GroupId=group_id, SecurityGroupRuleIds=egress)
+                eventually(
+                    partial(ec2.revoke_security_group_egress, GroupId=group_id, SecurityGroupRuleIds=egress),
+                    retryable=group_not_yet_visible,
+                    what=f"seal isolation group {group_id}",
+                    sleep=sleep,
+                )
             if ingress:
-                ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ingress)
+                eventually(
+                    partial(
+                        ec2.revoke_security_group_ingress, GroupId=group_id, SecurityGroupRuleIds=ingress
+                    ),
+                    retryable=group_not_yet_visible,
+                    what=f"seal isolation group {group_id}",
+                    sleep=sleep,
+                )
         except ClientError as exc:
             if error_code(exc) not in _RULE_GONE:
                 raise
@@ -284,6 +308,7 @@ def move_interfaces(
     *,
     skip_groups: frozenset[str] = frozenset(),
     dry_run: bool = False,
+    sleep: Sleep = time.sleep,
 ) -> list[InterfaceOutcome]:
     """Put every ENI of the instance on exactly ``group_id``, one call per ENI (primary first).
 
@@ -316,11 +341,18 @@ def move_interfaces(
         # A dry run for a group still to be created asks about the interface with its own groups.
         groups = outcome.previous_groups if group_id == PLANNED_GROUP else [group_id]
         try:
-            maybe(
-                dry_run,
-                ec2.modify_network_interface_attribute,
-                NetworkInterfaceId=outcome.network_interface_id,
-                Groups=groups,
+            # the group may have been created just now and not be known yet to the ENI: retried, bounded
+            eventually(
+                partial(
+                    maybe,
+                    dry_run,
+                    ec2.modify_network_interface_attribute,
+                    NetworkInterfaceId=outcome.network_interface_id,
+                    Groups=groups,
+                ),
+                retryable=group_not_yet_visible,
+                what=f"move {outcome.network_interface_id} to {group_id}",
+                sleep=sleep,
             )
         except ClientError as exc:
             outcome.error = f"{error_code(exc)}: {exc}"
@@ -341,7 +373,11 @@ def _verify(ec2: EC2Client, instance_id: str, group_id: str, outcomes: list[Inte
         if outcome.error:
             continue
         eni = now.get(outcome.network_interface_id)
-        groups = [g["GroupId"] for g in eni.get("Groups", [])] if eni else None
+        if eni is None:
+            outcome.error = "no longer attached to the instance after the change (detached during the cut)"
+            log(logging.ERROR, "interface verification failed", **outcome.as_dict())
+            continue
+        groups = [g["GroupId"] for g in eni.get("Groups", [])]
         if groups != [group_id]:
             outcome.error = f"after the change the interface is on {groups}, not [{group_id}]"
             log(logging.ERROR, "interface verification failed", **outcome.as_dict())

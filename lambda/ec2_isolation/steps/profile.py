@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.errors import ProfileVerificationFailed
 from ec2_isolation.log import log
+from ec2_isolation.retry import (
+    PROFILE_ATTEMPTS,
+    PROFILE_BASE_DELAY,
+    Sleep,
+    eventually,
+    profile_not_yet_visible,
+)
 from ec2_isolation.steps import requires
 
 if TYPE_CHECKING:
@@ -63,6 +71,7 @@ def swap_instance_profile(
     original_tag_key: str,
     tags: dict[str, str],
     dry_run: bool = False,
+    sleep: Sleep = time.sleep,
 ) -> ProfileOutcome:
     """Replace the instance's profile with ``profile_arn`` (or associate it when there is none); verify.
 
@@ -84,13 +93,28 @@ def swap_instance_profile(
             Resources=[instance_id], Tags=[{"Key": original_tag_key, "Value": previous_arn or NO_PROFILE}]
         )
     if current:
-        association = ec2.replace_iam_instance_profile_association(
-            IamInstanceProfile={"Arn": profile_arn}, AssociationId=current[0]["AssociationId"]
-        )["IamInstanceProfileAssociation"]
+        association_id = current[0]["AssociationId"]
+
+        def swap() -> IamInstanceProfileAssociationTypeDef:
+            return ec2.replace_iam_instance_profile_association(
+                IamInstanceProfile={"Arn": profile_arn}, AssociationId=association_id
+            )["IamInstanceProfileAssociation"]
     else:
-        association = ec2.associate_iam_instance_profile(
-            IamInstanceProfile={"Arn": profile_arn}, InstanceId=instance_id
-        )["IamInstanceProfileAssociation"]
+
+        def swap() -> IamInstanceProfileAssociationTypeDef:
+            return ec2.associate_iam_instance_profile(
+                IamInstanceProfile={"Arn": profile_arn}, InstanceId=instance_id
+            )["IamInstanceProfileAssociation"]
+
+    # a profile (or its role) IAM has not propagated to EC2 yet is refused for a few seconds: retried, bounded
+    association = eventually(
+        swap,
+        retryable=profile_not_yet_visible,
+        what=f"associate instance profile {profile_arn}",
+        attempts=PROFILE_ATTEMPTS,
+        base_delay=PROFILE_BASE_DELAY,
+        sleep=sleep,
+    )
     after = active_associations(ec2, instance_id)
     if [_arn(a) for a in after] != [profile_arn]:
         raise ProfileVerificationFailed(

@@ -13,6 +13,8 @@ after a release starts a new cycle with a fresh prior state; the finished cycle 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -229,6 +231,23 @@ def _new_cycle(dynamodb: DynamoDBClient, table: str, current: dict[str, Any], re
     return Lock(acquired=True, created=True, prior=record["prior"])
 
 
+@contextmanager
+def _still_holding(instance_id: str, event_id: str) -> Iterator[None]:
+    """The attempt is appended only while this event holds the lock (``lock_event_id``). When another
+    invocation took the record over meanwhile (this one ran past the lock's expiry), DynamoDB refuses the
+    write: ``RecordBusy`` says so plainly, and the retry of this event appends its own attempt."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        raise RecordBusy(
+            f"the record of {instance_id} was taken over by another invocation before event {event_id} "
+            "could append its outcome (its lock had expired); the outcome is in the log, and a retry "
+            "appends its own"
+        ) from exc
+
+
 @requires("dynamodb:UpdateItem")
 def finish_isolation(
     dynamodb: DynamoDBClient,
@@ -250,19 +269,20 @@ def finish_isolation(
         "failures": result.get("failures", {}),
     }
     status = FAILED if result["status"] == "failed" else ISOLATED
-    dynamodb.update_item(
-        TableName=table,
-        Key=_to_item({"instance_id": instance_id}),
-        UpdateExpression=(
-            "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt) "
-            "REMOVE lock_event_id, lock_expires_at"
-        ),
-        ConditionExpression="lock_event_id = :event",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=_to_item(
-            {":status": status, ":attempt": [attempt], ":empty": [], ":event": event_id}
-        ),
-    )
+    with _still_holding(instance_id, event_id):
+        dynamodb.update_item(
+            TableName=table,
+            Key=_to_item({"instance_id": instance_id}),
+            UpdateExpression=(
+                "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt) "
+                "REMOVE lock_event_id, lock_expires_at"
+            ),
+            ConditionExpression="lock_event_id = :event",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":status": status, ":attempt": [attempt], ":empty": [], ":event": event_id}
+            ),
+        )
 
 
 @requires("dynamodb:GetItem")
@@ -341,26 +361,27 @@ def finish_release(
         "failures": result.get("failures", {}),
     }
     released = result["status"] != "failed"
-    dynamodb.update_item(
-        TableName=table,
-        Key=_to_item({"instance_id": instance_id}),
-        UpdateExpression=(
-            "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
-            + (", released_at = :finished" if released else "")
-            + " REMOVE lock_event_id, lock_expires_at"
-        ),
-        ConditionExpression="lock_event_id = :event",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=_to_item(
-            {
-                ":status": RELEASED if released else RELEASE_FAILED,
-                ":attempt": [attempt],
-                ":empty": [],
-                ":event": event_id,
-                **({":finished": finished} if released else {}),
-            }
-        ),
-    )
+    with _still_holding(instance_id, event_id):
+        dynamodb.update_item(
+            TableName=table,
+            Key=_to_item({"instance_id": instance_id}),
+            UpdateExpression=(
+                "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
+                + (", released_at = :finished" if released else "")
+                + " REMOVE lock_event_id, lock_expires_at"
+            ),
+            ConditionExpression="lock_event_id = :event",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":status": RELEASED if released else RELEASE_FAILED,
+                    ":attempt": [attempt],
+                    ":empty": [],
+                    ":event": event_id,
+                    **({":finished": finished} if released else {}),
+                }
+            ),
+        )
 
 
 #: dry runs are recorded apart from the real records: they never act as a lock or a prior state

@@ -7,6 +7,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from ec2_isolation.errors import error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import maybe
@@ -38,25 +41,46 @@ def remove_from_auto_scaling(
     outcome: dict[str, Any] = {"group": group, "previous_state": state, "action": action, "changed": False}
     if state.startswith(("Detach", "Terminat", "Standby", "EnteringStandby")):
         return outcome
+    call = None
     if action == "detach":
-        if not dry_run:
-            autoscaling.detach_instances(
-                InstanceIds=[instance_id],
-                AutoScalingGroupName=group,
-                ShouldDecrementDesiredCapacity=decrement_desired_capacity,
-            )
-        outcome["changed"] = True
+        call = autoscaling.detach_instances
     elif action == "standby" and state == "InService":
-        if not dry_run:
-            autoscaling.enter_standby(
+        call = autoscaling.enter_standby
+    if call is None:
+        return outcome
+    if not dry_run:
+        try:
+            call(
                 InstanceIds=[instance_id],
                 AutoScalingGroupName=group,
                 ShouldDecrementDesiredCapacity=decrement_desired_capacity,
             )
-        outcome["changed"] = True
+        except ClientError as exc:
+            if not _left_the_group(exc):
+                raise
+            # It left the group between the membership read and this call (detached by someone, or
+            # terminated and replaced): the group can no longer act on it, which is what this step wants.
+            log(
+                logging.WARNING,
+                "the instance already left its Auto Scaling group",
+                group=group,
+                error=str(exc),
+            )
+            outcome["note"] = f"already out of Auto Scaling group {group}: {exc}"
+            return outcome
+    outcome["changed"] = True
     if outcome["changed"]:
         log(logging.INFO, "took the instance out of its Auto Scaling group", **outcome)
     return outcome
+
+
+#: Auto Scaling's answer (code ValidationError) for an instance that is not, or no longer, in the group
+_NOT_IN_GROUP = "is not part of Auto Scaling group"
+
+
+def _left_the_group(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return error_code(exc) == "ValidationError" and _NOT_IN_GROUP in message
 
 
 def _instance_addresses(instance: InstanceTypeDef) -> set[str]:
