@@ -48,6 +48,11 @@ class AwsClients:
             self._session = boto3.session.Session()
         return self._session
 
+    def prepare(self, *services: str) -> None:
+        """Build these clients now: building is not thread-safe, calling a built client is."""
+        for service in services:
+            getattr(self, service)
+
     @cached_property
     def ec2(self) -> EC2Client:
         return self.session.client("ec2", config=self._config)

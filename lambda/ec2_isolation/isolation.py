@@ -33,6 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, InstanceNotFound, IsolationError
 from ec2_isolation.log import log
@@ -98,20 +99,22 @@ def isolate_instance(
         log(logging.WARNING, "isolation request superseded by a release request", reason=reason)
         return {**Outcome(instance_id, state).result("skipped"), "reason": reason}
     started = now()
-    # Before the first change: the prior state, in the record that is also the lock.
-    prior = capture_prior_state(clients.ec2, instance)
+    # Before the first change: the prior state, in the record that is also the lock; and (read just now)
+    # what the steps act on. The reads are independent: they are made at the same time.
+    reads: dict[str, Callable[[], Any]] = {"prior": lambda: capture_prior_state(clients.ec2, instance)}
     if settings.protect_from_termination:
-        prior.update(protection_state(clients.ec2, instance_id))
-    # What the service-removal steps will change: recorded, and (read just now) what they act on.
-    current: dict[str, Any] = {}
+        reads["protection"] = lambda: protection_state(clients.ec2, instance_id)
     if settings.auto_scaling_action != "none":
-        prior["auto_scaling"] = current["auto_scaling"] = auto_scaling_membership(
-            clients.autoscaling, instance_id
-        )
+        reads["auto_scaling"] = lambda: auto_scaling_membership(clients.autoscaling, instance_id)
     if settings.deregister_targets:
-        prior["target_groups"] = current["target_groups"] = find_target_registrations(clients.elbv2, instance)
+        reads["target_groups"] = lambda: find_target_registrations(clients.elbv2, instance)
     if settings.disassociate_elastic_ips:
-        prior["elastic_ips"] = current["elastic_ips"] = elastic_ip_associations(clients.ec2, instance_id)
+        reads["elastic_ips"] = lambda: elastic_ip_associations(clients.ec2, instance_id)
+    clients.prepare("ec2", "autoscaling", "elbv2")  # clients are built once, before the threads share them
+    current = in_parallel(reads)
+    prior: dict[str, Any] = current.pop("prior")
+    prior.update(current.get("protection", {}))
+    prior.update({key: value for key, value in current.items() if key != "protection"})
     isolation_args: dict[str, Any] = {
         "instance": instance,
         "vpc_id": vpc_id,
@@ -260,7 +263,9 @@ class _Isolation:
             record.changes += (
                 record.run(
                     "termination_protection",
-                    lambda: protect_instance(self.ec2, self.instance, dry_run=self.dry_run),
+                    lambda: protect_instance(
+                        self.ec2, self.instance, known=self.current.get("protection"), dry_run=self.dry_run
+                    ),
                 )
                 or []
             )

@@ -244,8 +244,9 @@ class TestEventualConsistency:
         isolation_profile_arn: str,
         operation: str,
     ) -> None:
-        # Given EC2 does not know the group it just created yet, twice
-        instance_id = launch(enis=[[network.app_group_id], [network.db_group_id]])
+        # Given EC2 does not know the group it just created yet, twice (one ENI: with several, each ENI
+        # is moved at the same time and waits on its own)
+        instance_id = launch(enis=[[network.app_group_id]])
         missing = inject(
             clients.ec2,
             Fault(operation, "InvalidGroup.NotFound", GROUP_NOT_FOUND.format(group="sg-new"), times=2),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import ForeignSecurityGroup, IsolationError, error_code
 from ec2_isolation.log import log
@@ -18,6 +19,8 @@ from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import check, maybe
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import (
         ConnectionTrackingSpecificationRequestTypeDef,
@@ -310,23 +313,26 @@ def move_interfaces(
     dry_run: bool = False,
     sleep: Sleep = time.sleep,
 ) -> list[InterfaceOutcome]:
-    """Put every ENI of the instance on exactly ``group_id``, one call per ENI (primary first).
+    """Put every ENI of the instance on exactly ``group_id``: one call per ENI, all at the same time (an
+    instance's ENIs are cut within one round trip of each other, not one after the other).
 
     ENIs that are on exactly one of ``skip_groups`` are left where they are (and reported unchanged).
     An ENI that cannot be changed is reported in its outcome's ``error``; the other ENIs are still
-    moved. The caller turns any error into a failed invocation.
+    moved. The caller turns any error into a failed invocation. Outcomes are in device order.
     """
     interfaces = _attached_interfaces(ec2, instance_id)
     if not interfaces:
         raise IsolationError(f"no network interface is attached to {instance_id}")
-    outcomes: list[InterfaceOutcome] = []
-    for eni in interfaces:
-        outcome = InterfaceOutcome(
+    outcomes = [
+        InterfaceOutcome(
             network_interface_id=eni["NetworkInterfaceId"],
             device_index=eni.get("Attachment", {}).get("DeviceIndex"),
             previous_groups=[g["GroupId"] for g in eni.get("Groups", [])],
         )
-        outcomes.append(outcome)
+        for eni in interfaces
+    ]
+    moves: dict[str, Callable[[], None]] = {}
+    for eni, outcome in zip(interfaces, outcomes, strict=True):
         if outcome.previous_groups == [group_id] or (
             len(outcome.previous_groups) == 1 and outcome.previous_groups[0] in skip_groups
         ):
@@ -338,32 +344,44 @@ def move_interfaces(
             )
             log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
             continue
-        # A dry run for a group still to be created asks about the interface with its own groups.
-        groups = outcome.previous_groups if group_id == PLANNED_GROUP else [group_id]
-        try:
-            # the group may have been created just now and not be known yet to the ENI: retried, bounded
-            eventually(
-                partial(
-                    maybe,
-                    dry_run,
-                    ec2.modify_network_interface_attribute,
-                    NetworkInterfaceId=outcome.network_interface_id,
-                    Groups=groups,
-                ),
-                retryable=group_not_yet_visible,
-                what=f"move {outcome.network_interface_id} to {group_id}",
-                sleep=sleep,
-            )
-        except ClientError as exc:
-            outcome.error = f"{error_code(exc)}: {exc}"
-            log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
-            continue
-        outcome.changed = True
-        log(logging.INFO, "moved interface", group_id=group_id, dry_run=dry_run, **outcome.as_dict())
+        moves[outcome.network_interface_id] = partial(
+            move_interface, ec2, outcome, group_id, dry_run=dry_run, sleep=sleep
+        )
+    in_parallel(moves)
     if dry_run:
         return outcomes
     _verify(ec2, instance_id, group_id, [o for o in outcomes if o.changed or o.previous_groups == [group_id]])
     return outcomes
+
+
+@requires("ec2:ModifyNetworkInterfaceAttribute")
+def move_interface(
+    ec2: EC2Client, outcome: InterfaceOutcome, group_id: str, *, dry_run: bool, sleep: Sleep
+) -> None:
+    """Move one ENI (`move_interfaces` runs one per ENI, concurrently); a refusal is recorded in
+    ``outcome``, not raised, so that the other ENIs are moved regardless."""
+    # A dry run for a group still to be created asks about the interface with its own groups.
+    groups = outcome.previous_groups if group_id == PLANNED_GROUP else [group_id]
+    try:
+        # the group may have been created just now and not be known yet to the ENI: retried, bounded
+        eventually(
+            partial(
+                maybe,
+                dry_run,
+                ec2.modify_network_interface_attribute,
+                NetworkInterfaceId=outcome.network_interface_id,
+                Groups=groups,
+            ),
+            retryable=group_not_yet_visible,
+            what=f"move {outcome.network_interface_id} to {group_id}",
+            sleep=sleep,
+        )
+    except ClientError as exc:
+        outcome.error = f"{error_code(exc)}: {exc}"
+        log(logging.ERROR, "cannot isolate interface", **outcome.as_dict())
+        return
+    outcome.changed = True
+    log(logging.INFO, "moved interface", group_id=group_id, dry_run=dry_run, **outcome.as_dict())
 
 
 def _verify(ec2: EC2Client, instance_id: str, group_id: str, outcomes: list[InterfaceOutcome]) -> None:
