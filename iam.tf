@@ -39,6 +39,32 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   statement {
+    # The on-failure destination (failure.tf): the Lambda service sends each invocation that still
+    # fails after its retries to the dead-letter queue with the function's role. The handler never does.
+    sid       = "SendFailedInvocations"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.dead_letter_queue_arn]
+  }
+
+  dynamic "statement" {
+    # A dead-letter queue encrypted with a customer managed key: SQS uses the key on the sender's behalf.
+    for_each = local.dead_letter_queue_kms_key_arn == null ? [] : [1]
+    content {
+      sid       = "EncryptFailedInvocations"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [local.dead_letter_queue_kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  statement {
     # These read actions do not support resource-level permissions.
     sid       = "Describe"
     effect    = "Allow"

@@ -87,6 +87,11 @@ resource "aws_cloudwatch_event_rule" "this" {
       condition     = var.release_tag_value != var.isolation_tag_value
       error_message = "release_tag_value must differ from isolation_tag_value: one value cannot both isolate and release."
     }
+
+    postcondition {
+      condition     = self.arn == local.event_rule_arn
+      error_message = "The rule ARN ${self.arn} differs from the one the dead-letter queue accepts events from (${local.event_rule_arn})."
+    }
   }
 }
 
@@ -94,6 +99,17 @@ resource "aws_cloudwatch_event_target" "this" {
   rule      = aws_cloudwatch_event_rule.this.name
   target_id = "isolation-lambda"
   arn       = aws_lambda_function.this.arn
+
+  # When the Lambda service refuses the event (failure.tf): EventBridge retries, then sends it to the
+  # dead-letter queue (the queue policy lets this rule, and only it, send).
+  retry_policy {
+    maximum_retry_attempts       = var.event_target_maximum_retry_attempts
+    maximum_event_age_in_seconds = var.event_target_maximum_event_age_in_seconds
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dead_letter.arn
+  }
 }
 
 resource "aws_lambda_permission" "events" {
@@ -115,8 +131,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
 resource "aws_lambda_function" "this" {
   # Static security scan (checkov, `make checkov`): checks that do not apply to this function.
-  #checkov:skip=CKV_AWS_116:No dead-letter queue yet: a failed invocation is retried by Lambda and logged; a DLQ with alarms is planned in a later issue.
-  #checkov:skip=CKV_AWS_115:No reserved concurrency yet: the function runs only when an analyst tags an instance; a concurrency setting is planned in a later issue.
+  #checkov:skip=CKV_AWS_116:The dead-letter queue is the on-failure destination of aws_lambda_function_event_invoke_config.this (failure.tf), not dead_letter_config: its records carry the error and the retry count besides the event, and both together would send each failure twice.
   #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: the function calls only AWS APIs (EC2, IAM PassRole, CloudWatch Logs) and serves nothing, so a VPC would add NAT or endpoints and no protection.
   #checkov:skip=CKV_AWS_272:No code signing: the package is built reproducibly from this repository and deployed by Terraform from a local file; code signing needs an AWS Signer profile and signed S3 artifacts.
   #checkov:skip=CKV_AWS_173:No customer-managed key for the environment: it holds only tag names, a log level and ARNs (no secret), and Lambda encrypts it at rest with an AWS managed key.
@@ -131,6 +146,8 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.lambda_architecture]
   timeout          = var.lambda_timeout
   memory_size      = var.lambda_memory_size
+  # null: nothing reserved (the provider's -1)
+  reserved_concurrent_executions = var.reserved_concurrent_executions
 
   environment {
     variables = {

@@ -87,3 +87,23 @@ output "result_event_detail_types" {
   description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
   value       = local.result_event_detail_types
 }
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the SQS dead-letter queue: the isolation events that still failed after Lambda's retries (on-failure destination records) and those EventBridge could not deliver to the function."
+  value       = aws_sqs_queue.dead_letter.arn
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the SQS dead-letter queue, to read and redrive the failed isolations (aws sqs receive-message --queue-url ...)."
+  value       = aws_sqs_queue.dead_letter.id
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms of the failure path, by kind (errors, throttles, destination_delivery_failures, dead_letters); empty when alarms_enabled is false."
+  value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.alarm_name }
+}
+
+output "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms of the failure path, by kind; empty when alarms_enabled is false."
+  value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn }
+}

@@ -389,3 +389,98 @@ variable "result_event_source" {
     error_message = "The result event source must not start with \"aws.\" (reserved for AWS services)."
   }
 }
+
+# ---------------------------------------------------------------------------------------------------
+# Failure path (failure.tf): retries, the dead-letter queue, alarms, and the function's concurrency
+# ---------------------------------------------------------------------------------------------------
+
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for the function: it can always run that many isolations at once, however busy the account's other functions are, and never more (which bounds its EC2 and IAM API call rate). Events beyond it are throttled, kept and retried by Lambda (lambda_maximum_event_age_in_seconds). AWS keeps 100 of the account's concurrency unreserved: null reserves none, for accounts with a low concurrency quota."
+  type        = number
+  default     = 50
+  nullable    = true
+
+  validation {
+    # 0 would stop every isolation.
+    condition     = var.reserved_concurrent_executions == null || try(var.reserved_concurrent_executions >= 1 && var.reserved_concurrent_executions <= 1000 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions, false)
+    error_message = "The reserved concurrency must be null (none reserved) or a whole number between 1 and 1000 (0 would stop the function)."
+  }
+}
+
+variable "lambda_maximum_retry_attempts" {
+  description = "How many times Lambda retries a failed invocation (a failed step, a timeout) before it sends it to the dead-letter queue. Every step is idempotent, so a retry completes what is missing."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.lambda_maximum_retry_attempts)
+    error_message = "Lambda retries an asynchronous invocation 0, 1 or 2 times."
+  }
+}
+
+variable "lambda_maximum_event_age_in_seconds" {
+  description = "How long Lambda keeps an event it could not run yet (throttled) or is retrying, in seconds, before it sends it to the dead-letter queue. An isolation that has not happened after an hour needs a person: the dead-letter alarm calls one."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_maximum_event_age_in_seconds >= 60 && var.lambda_maximum_event_age_in_seconds <= 21600 && floor(var.lambda_maximum_event_age_in_seconds) == var.lambda_maximum_event_age_in_seconds
+    error_message = "The maximum event age must be a whole number of seconds between 60 and 21600 (6 hours)."
+  }
+}
+
+variable "event_target_maximum_retry_attempts" {
+  description = "How many times EventBridge retries delivering an isolation tag event that the Lambda service refused (function missing, permission missing, service error) before it sends the event to the dead-letter queue."
+  type        = number
+  default     = 185
+  nullable    = false
+
+  validation {
+    condition     = var.event_target_maximum_retry_attempts >= 0 && var.event_target_maximum_retry_attempts <= 185 && floor(var.event_target_maximum_retry_attempts) == var.event_target_maximum_retry_attempts
+    error_message = "EventBridge retries a target 0 to 185 times."
+  }
+}
+
+variable "event_target_maximum_event_age_in_seconds" {
+  description = "How long EventBridge keeps retrying the delivery of an isolation tag event to the function, in seconds, before it sends the event to the dead-letter queue."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.event_target_maximum_event_age_in_seconds >= 60 && var.event_target_maximum_event_age_in_seconds <= 86400 && floor(var.event_target_maximum_event_age_in_seconds) == var.event_target_maximum_event_age_in_seconds
+    error_message = "The EventBridge maximum event age must be a whole number of seconds between 60 and 86400 (24 hours)."
+  }
+}
+
+variable "dead_letter_queue_kms_key_arn" {
+  description = "ARN of a customer managed KMS key to encrypt the dead-letter queue with: the function's role is granted kms:GenerateDataKey and kms:Decrypt on it, through SQS only, and the key policy must let events.amazonaws.com use it (kms:GenerateDataKey, kms:Decrypt) for EventBridge's undelivered events. Null encrypts the queue with SQS managed keys (SSE-SQS)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dead_letter_queue_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", var.dead_letter_queue_kms_key_arn))
+    error_message = "The dead-letter queue's KMS key must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias or key id."
+  }
+}
+
+variable "alarms_enabled" {
+  description = "Create the CloudWatch alarms of the failure path: function errors, throttles, failed deliveries to the dead-letter queue, and messages in the dead-letter queue. They notify the summaries' topic (when there is one) and alarm_actions."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarm_actions" {
+  description = "ARNs to notify when an alarm of the failure path changes state (ALARM and OK), in addition to the summaries' topic: SNS topics of an on-call system, for example. A topic encrypted with a KMS key must let cloudwatch.amazonaws.com use the key."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.alarm_actions) <= 4 && alltrue([for arn in var.alarm_actions : can(regex("^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$", arn))])
+    error_message = "alarm_actions must be at most 4 ARNs (CloudWatch allows 5 actions per state; one is the summaries' topic)."
+  }
+}

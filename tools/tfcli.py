@@ -66,6 +66,7 @@ FAKE_SECRET_KEY: Final = "testing"  # noqa: S105 - not a secret: fake credential
 
 # Services this project talks to; `endpoints { ... }` keys valid in hashicorp/aws 5.x and 6.x.
 ENDPOINT_SERVICES: Final[tuple[str, ...]] = (
+    "cloudwatch",
     "dynamodb",
     "ec2",
     "events",

@@ -67,3 +67,18 @@ output "responder_cli_environment" {
   description = "EC2_ISOLATION_* variables for the responder CLI (python -m ec2_isolation) on this deployment."
   value       = module.ec2_isolation.responder_cli_environment
 }
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue of the isolations that failed (read it to redrive them)."
+  value       = module.ec2_isolation.dead_letter_queue_url
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the dead-letter queue of the isolations that failed."
+  value       = module.ec2_isolation.dead_letter_queue_arn
+}
+
+output "alarm_names" {
+  description = "Names of the failure-path alarms, by kind."
+  value       = module.ec2_isolation.alarm_names
+}

@@ -31,20 +31,27 @@ ISOLATION = "isolation_role_denies_everything.feature"
 NO_WILDCARD = "iam_no_wildcard_allow.feature"
 TAGS = "tags.feature"
 SNS_ENCRYPTION = "sns_encryption.feature"
+SQS_ENCRYPTION = "sqs_encryption.feature"
+ALARM_ACTIONS = "alarm_actions.feature"
 
 # Scenarios that find nothing to check in the module's plans, so are skipped: the module has no function
-# URL, and no IAM policy resource other than role policies (rows 1-3 of the outlines' examples:
-# aws_iam_policy, aws_iam_user_policy, aws_iam_group_policy; row 0 is aws_iam_role_policy).
+# URL, no IAM policy resource other than role policies (rows 1-3 of the outlines' examples:
+# aws_iam_policy, aws_iam_user_policy, aws_iam_group_policy; row 0 is aws_iam_role_policy), and its
+# dead-letter queue has SQS managed encryption on.
 SKIPPED_ON_THE_MODULE = {
     (NOT_PUBLIC, "Every Lambda function URL requires IAM authentication"),
+    (SQS_ENCRYPTION, "Every SQS queue without SQS managed encryption has a KMS key"),
     *(
         (NO_WILDCARD, f"No Allow statement of a <policy_type> {check} - row {row}")
         for row in (1, 2, 3)
         for check in ("has a wildcard in its actions", "uses NotAction")
     ),
 }
-# The examples create no SNS topic (the KMS configuration does).
-SKIPPED_ON_THE_EXAMPLES = SKIPPED_ON_THE_MODULE | {(SNS_ENCRYPTION, "Every SNS topic has a KMS key")}
+# The examples create no SNS topic (the KMS configuration does), so their alarms need no action.
+SKIPPED_ON_THE_EXAMPLES = SKIPPED_ON_THE_MODULE | {
+    (SNS_ENCRYPTION, "Every SNS topic has a KMS key"),
+    (ALARM_ACTIONS, "Every CloudWatch alarm has an alarm action"),
+}
 
 
 def test_every_property_has_a_feature() -> None:
@@ -57,6 +64,8 @@ def test_every_property_has_a_feature() -> None:
         NO_WILDCARD,
         TAGS,
         SNS_ENCRYPTION,
+        SQS_ENCRYPTION,
+        ALARM_ACTIONS,
     } == FEATURES
 
 
@@ -106,6 +115,7 @@ def test_a_plan_with_a_kms_key_passes_every_feature(
     by_scenario = statuses(result)
     assert by_scenario[(ENCRYPTION, "Every log group is encrypted with a KMS key")] == compliance.PASSED
     assert by_scenario[(SNS_ENCRYPTION, "Every SNS topic has a KMS key")] == compliance.PASSED
+    assert by_scenario[(ALARM_ACTIONS, "Every CloudWatch alarm has an alarm action")] == compliance.PASSED
     assert {
         key for key, status in by_scenario.items() if status != compliance.PASSED
     } == SKIPPED_ON_THE_MODULE
@@ -274,6 +284,19 @@ MUTATIONS = [
         "SNS topic key removed",
         set_value("aws_sns_topic.this[0]", "kms_master_key_id", None),
         frozenset({SNS_ENCRYPTION}),
+        "kms",
+    ),
+    # The dead-letter queue's SQS managed encryption turned off, with no KMS key.
+    Mutation(
+        "SQS managed encryption off",
+        set_value("aws_sqs_queue.dead_letter", "sqs_managed_sse_enabled", False),
+        frozenset({SQS_ENCRYPTION}),
+    ),
+    # An alarm that notifies nobody although the plan has a topic (the KMS configuration creates one).
+    Mutation(
+        "alarm without actions",
+        set_value('aws_cloudwatch_metric_alarm.this["dead_letters"]', "alarm_actions", None),
+        frozenset({ALARM_ACTIONS}),
         "kms",
     ),
     # Not public.

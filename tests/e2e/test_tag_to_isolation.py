@@ -327,6 +327,10 @@ def test_destroy_removes_everything_of_the_module_but_the_isolation_group(
     assert session.client("events").list_rules(NamePrefix=name)["Rules"] == []
     log_groups = session.client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group_name"])
     assert log_groups["logGroups"] == []
+    # the failure path: the dead-letter queue and the alarms
+    assert outputs["alarm_names"] and outputs["dead_letter_queue_url"]
+    assert session.client("sqs").list_queues(QueueNamePrefix=name).get("QueueUrls", []) == []
+    assert session.client("cloudwatch").describe_alarms(AlarmNamePrefix=name)["MetricAlarms"] == []
     # but the isolation group stays: the function created it at run time, Terraform never knew it, and
     # it still holds the isolated instance's ENIs (deleting it is the responders' call, after release)
     assert enis_on_group(ec2, group_id) == set(isolation.groups_before)

@@ -64,6 +64,14 @@ module "ec2_isolation" {
   sns_kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
   sns_topic_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
   result_event_source   = "com.example.ir-quarantine"
+
+  reserved_concurrent_executions            = 10
+  lambda_maximum_retry_attempts             = 1
+  lambda_maximum_event_age_in_seconds       = 7200
+  event_target_maximum_retry_attempts       = 20
+  event_target_maximum_event_age_in_seconds = 600
+  dead_letter_queue_kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/9abcabcd-12ab-34cd-56ef-1234567890ab"
+  alarm_actions                             = ["arn:aws:sns:eu-west-1:123456789012:on-call"]
 }
 
 # The module's notification outputs, for the plan tests to read (a plan shows the root's outputs only).
@@ -78,9 +86,14 @@ output "result_event_source" {
 output "result_event_detail_types" {
   value = module.ec2_isolation.result_event_detail_types
 }
+
+output "alarm_names" {
+  value = module.ec2_isolation.alarm_names
+}
 """
 
-# The module with every containment-depth step switched off, and no result events.
+# The module with every containment-depth step switched off, no result events, no alarms and no reserved
+# concurrency.
 MINIMAL_CONFIG_DIR = Path("examples") / "minimal-inputs-test"
 MINIMAL_INPUTS_TF = """
 provider "aws" {
@@ -98,6 +111,9 @@ module "ec2_isolation" {
   deregister_from_target_groups = false
   disassociate_elastic_ips      = false
   result_events                 = false
+
+  reserved_concurrent_executions = null
+  alarms_enabled                 = false
 }
 """
 

@@ -32,6 +32,12 @@ EXPECTED_RESOURCES = {
     "aws_iam_role_policy.isolation",
     "aws_iam_instance_profile.isolation",
     "aws_dynamodb_table.records",
+    "aws_sqs_queue.dead_letter",
+    "aws_lambda_function_event_invoke_config.this",
+    'aws_cloudwatch_metric_alarm.this["errors"]',
+    'aws_cloudwatch_metric_alarm.this["throttles"]',
+    'aws_cloudwatch_metric_alarm.this["destination_delivery_failures"]',
+    'aws_cloudwatch_metric_alarm.this["dead_letters"]',
 }
 TAGGABLE_RESOURCES = {
     "aws_cloudwatch_event_rule.this",
@@ -41,6 +47,11 @@ TAGGABLE_RESOURCES = {
     "aws_iam_role.isolation",
     "aws_iam_instance_profile.isolation",
     "aws_dynamodb_table.records",
+    "aws_sqs_queue.dead_letter",
+    'aws_cloudwatch_metric_alarm.this["errors"]',
+    'aws_cloudwatch_metric_alarm.this["throttles"]',
+    'aws_cloudwatch_metric_alarm.this["destination_delivery_failures"]',
+    'aws_cloudwatch_metric_alarm.this["dead_letters"]',
 }
 EXPECTED_OUTPUTS = {
     "lambda_function_arn",
@@ -57,6 +68,9 @@ EXPECTED_OUTPUTS = {
     "record_table_name",
     "record_table_arn",
     "responder_cli_environment",
+    "dead_letter_queue_arn",
+    "dead_letter_queue_url",
+    "alarm_names",
 }
 
 
@@ -94,7 +108,7 @@ def test_plan_needs_no_network_but_the_sts_stub(example_plan: Plan) -> None:
 
 
 def test_plan_creates_exactly_the_module_resources(example_plan: Plan) -> None:
-    """Given a new deployment, then the plan creates the module's ten resources and nothing else."""
+    """Given a new deployment, then the plan creates the module's resources and nothing else."""
     changes = example_plan.resource_changes
 
     assert set(changes) == {f"module.ec2_isolation.{address}" for address in EXPECTED_RESOURCES}
@@ -255,6 +269,11 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
         "Logs": (
             {"logs:CreateLogStream", "logs:PutLogEvents"},
             {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ec2-isolation:*"},
+            None,
+        ),
+        "SendFailedInvocations": (
+            {"sqs:SendMessage"},
+            {f"arn:aws:sqs:{REGION}:{ACCOUNT}:ec2-isolation-dead-letters"},
             None,
         ),
         "Describe": (
@@ -578,6 +597,7 @@ OPTIONAL_STATEMENTS = {
     "PublishSummaries",
     "EncryptSummaries",
     "PutResultEvents",
+    "EncryptFailedInvocations",
 }
 
 

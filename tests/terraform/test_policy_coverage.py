@@ -22,9 +22,12 @@ from tools.tfcli import REPO_ROOT
 
 pytestmark = [pytest.mark.terraform, pytest.mark.after_unit_tests]
 
-#: statements the handler's code does not call itself (the Lambda runtime writes the logs)
-RUNTIME_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
-#: actions a service calls with the function's permissions (SNS, on a topic with a customer managed key)
+#: statements the handler's code does not call itself: the Lambda runtime writes the logs, and the Lambda
+#: service sends an invocation that still fails after its retries to the dead-letter queue (on-failure
+#: destination), both with the function's role
+RUNTIME_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"})
+#: actions a service calls with the function's permissions (SNS on a topic, SQS on the dead-letter queue,
+#: with a customer managed key)
 SERVICE_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
 
 

@@ -241,9 +241,19 @@ def test_offline_override_with_an_endpoint_sends_every_service_there() -> None:
     assert 'region                      = "eu-west-1"' in text
     assert {line.split("=")[0].strip() for line in endpoint_lines} == set(tfcli.ENDPOINT_SERVICES)
     assert {line.split("=")[1].strip() for line in endpoint_lines} == {'"http://127.0.0.1:5000"'}
-    assert {"iam", "lambda", "events", "logs", "sqs", "sns", "dynamodb", "ec2", "sts", "kms"} <= set(
-        tfcli.ENDPOINT_SERVICES
-    )
+    assert {
+        "iam",
+        "lambda",
+        "events",
+        "logs",
+        "sqs",
+        "sns",
+        "dynamodb",
+        "ec2",
+        "sts",
+        "kms",
+        "cloudwatch",
+    } <= set(tfcli.ENDPOINT_SERVICES)
 
 
 def test_offline_override_for_some_services_only() -> None:

@@ -249,6 +249,8 @@ run "release_role_path_without_slashes" {
 run "a_created_topic_is_encrypted_with_the_sns_managed_key_by_default" {
   command = plan
   variables { create_sns_topic = true }
+  # ...which CloudWatch alarms cannot publish to: the module warns (failure.tf).
+  expect_failures = [check.alarms_can_notify_the_created_topic]
 
   assert {
     condition     = aws_sns_topic.this[0].kms_master_key_id == "alias/aws/sns"
@@ -298,7 +300,8 @@ run "a_topic_both_created_and_given" {
     create_sns_topic = true
     sns_topic_arn    = "arn:aws:sns:us-east-1:123456789012:alerts"
   }
-  expect_failures = [aws_sns_topic.this]
+  # (the created topic has the SNS managed key: the alarms' check warns too)
+  expect_failures = [aws_sns_topic.this, check.alarms_can_notify_the_created_topic]
 }
 
 run "sns_topic_arn_of_a_fifo_topic" {
@@ -329,4 +332,110 @@ run "result_event_source_reserved_for_aws" {
   command = plan
   variables { result_event_source = "AWS.ec2-isolation" }
   expect_failures = [var.result_event_source]
+}
+
+# ---- failure path ----------------------------------------------------------------------------------
+
+run "failure_path_inputs_set_to_valid_values" {
+  command = plan
+  variables {
+    reserved_concurrent_executions            = 1000
+    lambda_maximum_retry_attempts             = 0
+    lambda_maximum_event_age_in_seconds       = 21600
+    event_target_maximum_retry_attempts       = 0
+    event_target_maximum_event_age_in_seconds = 86400
+    dead_letter_queue_kms_key_arn             = "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    sns_topic_arn                             = "arn:aws:sns:us-east-1:123456789012:alerts"
+    alarm_actions                             = ["arn:aws:sns:us-east-1:123456789012:on-call", "arn:aws-cn:sns:cn-north-1:123456789012:pager"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == 1000
+    error_message = "The reserved concurrency reaches the function."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.dead_letter.kms_master_key_id == "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    error_message = "A given key encrypts the queue."
+  }
+
+  assert {
+    condition     = alltrue([for alarm in aws_cloudwatch_metric_alarm.this : toset(alarm.alarm_actions) == toset(["arn:aws:sns:us-east-1:123456789012:alerts", "arn:aws:sns:us-east-1:123456789012:on-call", "arn:aws-cn:sns:cn-north-1:123456789012:pager"])])
+    error_message = "Every alarm notifies the existing topic and the given actions."
+  }
+}
+
+run "no_reserved_concurrency" {
+  command = plan
+  variables { reserved_concurrent_executions = null }
+
+  assert {
+    condition     = coalesce(aws_lambda_function.this.reserved_concurrent_executions, -1) == -1
+    error_message = "null reserves nothing (unset: the provider plans -1)."
+  }
+}
+
+run "no_alarms" {
+  command = plan
+  variables { alarms_enabled = false }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0 && output.alarm_names == {}
+    error_message = "alarms_enabled = false creates no alarm."
+  }
+}
+
+run "alarms_can_notify_a_topic_with_a_customer_managed_key" {
+  command = plan
+  variables {
+    create_sns_topic      = true
+    sns_kms_master_key_id = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition     = alltrue([for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ec2-isolation"])])
+    error_message = "Every alarm notifies the created topic."
+  }
+}
+
+run "reserved_concurrency_zero" {
+  command = plan
+  variables { reserved_concurrent_executions = 0 }
+  expect_failures = [var.reserved_concurrent_executions]
+}
+
+run "lambda_retries_beyond_two" {
+  command = plan
+  variables { lambda_maximum_retry_attempts = 3 }
+  expect_failures = [var.lambda_maximum_retry_attempts]
+}
+
+run "lambda_event_age_beyond_six_hours" {
+  command = plan
+  variables { lambda_maximum_event_age_in_seconds = 21601 }
+  expect_failures = [var.lambda_maximum_event_age_in_seconds]
+}
+
+run "event_target_retries_beyond_185" {
+  command = plan
+  variables { event_target_maximum_retry_attempts = 186 }
+  expect_failures = [var.event_target_maximum_retry_attempts]
+}
+
+run "event_target_event_age_under_a_minute" {
+  command = plan
+  variables { event_target_maximum_event_age_in_seconds = 59 }
+  expect_failures = [var.event_target_maximum_event_age_in_seconds]
+}
+
+run "dead_letter_queue_key_given_as_an_alias" {
+  command = plan
+  variables { dead_letter_queue_kms_key_arn = "alias/aws/sqs" }
+  expect_failures = [var.dead_letter_queue_kms_key_arn]
+}
+
+run "alarm_action_not_an_arn" {
+  command = plan
+  variables { alarm_actions = ["on-call"] }
+  expect_failures = [var.alarm_actions]
 }
