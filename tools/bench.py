@@ -54,6 +54,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,9 @@ class SimulatedNetwork:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        # A context variable, not the thread: the handler's concurrent calls run in threads of their own,
+        # with a copy of the invoking thread's context.
+        self._label: ContextVar[str] = ContextVar("bench_invocation", default="")
 
     def install(self, session: boto3.session.Session) -> boto3.session.Session:
         """Hook ``session``: its clients (created afterwards) go through this network."""
@@ -179,12 +183,13 @@ class SimulatedNetwork:
 
     @contextlib.contextmanager
     def invocation(self, label: str) -> Iterator[None]:
-        """Attribute the attempts made by this thread inside the block to ``label``."""
-        self._local.label = label
+        """Attribute the attempts made inside the block (by this thread, and the threads it starts with a
+        copy of its context) to ``label``."""
+        token = self._label.set(label)
         try:
             yield
         finally:
-            self._local.label = ""
+            self._label.reset(token)
 
     def of(self, label: str) -> list[Attempt]:
         with self._lock:
@@ -199,7 +204,7 @@ class SimulatedNetwork:
     def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
         _, service, operation = event_name.split(".", 2)
         attempt = Attempt(
-            invocation=getattr(self._local, "label", ""),
+            invocation=self._label.get(),
             service=service,
             operation=operation,
             step=_calling_step(),
@@ -388,21 +393,25 @@ def measure_one(
     return measured
 
 
+#: the steps that move ENIs (the listing and read-back, and each ENI's move)
+MOVE_STEPS = frozenset({"move_interfaces", "move_interface"})
+
+
 def wait_phases(attempts: list[Attempt], cut_at: float) -> dict[str, int]:
     """Round trips before the untrack wait starts (the transition move, verified), inside the wait (the
     steps that run while it lasts), and after it up to the cut. With the wait of 15 s, the cut comes at
     (before + after) round trips + 15 s: the steps inside the wait are off the critical path while they
     take less than the wait."""
     ordered = sorted(attempts, key=lambda a: a.start)
-    moves = [i for i, a in enumerate(ordered) if a.step == "move_interfaces"]
+    moves = [i for i, a in enumerate(ordered) if a.step in MOVE_STEPS]
     if not moves:
         return {}
     first_run_end = moves[0]
-    while first_run_end + 1 < len(ordered) and ordered[first_run_end + 1].step == "move_interfaces":
+    while first_run_end + 1 < len(ordered) and ordered[first_run_end + 1].step in MOVE_STEPS:
         first_run_end += 1
     wait_from = ordered[first_run_end].end
     cut_run_start = moves[-1]
-    while cut_run_start - 1 > first_run_end and ordered[cut_run_start - 1].step == "move_interfaces":
+    while cut_run_start - 1 > first_run_end and ordered[cut_run_start - 1].step in MOVE_STEPS:
         cut_run_start -= 1
     resumed = ordered[cut_run_start].start
     return {
