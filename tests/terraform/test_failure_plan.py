@@ -162,14 +162,14 @@ def test_custom_retries_reach_the_invoke_config_and_the_target(custom_plan: Plan
 
 
 def test_concurrency_is_reserved(example_plan: Plan, custom_plan: Plan, minimal_plan: Plan) -> None:
-    """Given the default, then 50 executions are reserved; given a number, that number; given null, none
+    """Given the default, then 30 executions are reserved (sized from the benchmark); given a number, that number; given null, none
     (the provider's -1)."""
     reserved = {
         name: plan.after("aws_lambda_function.this")["reserved_concurrent_executions"]
         for name, plan in (("default", example_plan), ("custom", custom_plan), ("null", minimal_plan))
     }
 
-    assert reserved == {"default": 50, "custom": 10, "null": -1}
+    assert reserved == {"default": 30, "custom": 10, "null": -1}
 
 
 # ---- alarms ------------------------------------------------------------------------------------------
