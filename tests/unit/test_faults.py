@@ -24,7 +24,17 @@ from ec2_isolation.errors import EventIsolationFailed
 from ec2_isolation.retry import GROUP_ATTEMPTS, PROFILE_ATTEMPTS
 from ec2_isolation.steps.record import read_record
 from tests.fixtures.events import REGION, tag_change_event
-from tests.fixtures.faults import Fault, Hook, inject, on_call, record_calls, server_error, throttling
+from tests.fixtures.faults import (
+    Fault,
+    Hook,
+    inject,
+    on_call,
+    record_calls,
+    request_params,
+    respond,
+    server_error,
+    throttling,
+)
 from tests.unit.analyst import MUTATING, live_state, request_release
 from tests.unit.conftest import (
     RECORD_TABLE,
@@ -32,6 +42,7 @@ from tests.unit.conftest import (
     Launch,
     Network,
     eni_groups,
+    group_rules,
     groups_named,
     profile_arns,
     tags_of,
@@ -370,6 +381,87 @@ class TestEventualConsistency:
 
 
 # ---- a step denied, quotas -------------------------------------------------------------------------
+
+
+class NoRulesYet:
+    """DescribeSecurityGroupRules as EC2 may answer right after CreateSecurityGroup: the new group's default
+    egress rule not visible yet (an empty, well-formed answer), ``times`` times for the isolation group."""
+
+    def __init__(self, times: int) -> None:
+        self.times, self.hits = times, 0
+        self.group_id: str | None = None
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
+        if model.name == "CreateSecurityGroup" or model.name != "DescribeSecurityGroupRules":
+            return None
+        group = request_params(params).get("Filter.1.Value.1")
+        if self.group_id is None or group != self.group_id or self.hits >= self.times:
+            return None
+        self.hits += 1
+        empty = (
+            '<DescribeSecurityGroupRulesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            "<requestId>injected</requestId><securityGroupRuleSet/></DescribeSecurityGroupRulesResponse>"
+        )
+        return respond(model, 200, empty)
+
+
+def watch_isolation_group(clients: AwsClients, fault: NoRulesYet) -> None:
+    """Point ``fault`` at the isolation group as soon as EC2 has created it."""
+
+    def created(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        if model.name == "CreateSecurityGroup" and fault.group_id is None:
+            fault.group_id = parsed.get("GroupId")
+
+    clients.ec2.meta.events.register("after-call.ec2.CreateSecurityGroup", created)
+    inject(clients.ec2, fault)
+
+
+class TestNewGroupRules:
+    def test_the_default_egress_rule_of_a_new_group_is_awaited_then_revoked(
+        self,
+        ec2: Any,
+        network: Network,
+        launch: Launch,
+        invoke: Invoke,
+        clients: AwsClients,
+        sleeps: list[float],
+        isolation_profile_arn: str,
+    ) -> None:
+        # Given EC2 does not show the new isolation group's allow-all egress rule on the first two reads
+        instance_id = launch()
+        fault = NoRulesYet(times=2)
+        watch_isolation_group(clients, fault)
+        # When the instance is isolated
+        result = isolate(invoke, instance_id)
+        # Then the handler read again until it saw the rule (0.5 s, 1 s), revoked it, and isolated
+        assert fault.hits == 2
+        assert sleeps[:2] == [0.5, 1.0]
+        assert result["status"] == "isolated", result["failures"]
+        assert group_rules(ec2, the_group(ec2, network.vpc_id)) == []
+        assert_fully_isolated(ec2, instance_id, network.vpc_id, isolation_profile_arn)
+
+    def test_a_default_rule_that_never_shows_fails_the_group_and_no_instance_is_cut_onto_it(
+        self,
+        ec2: Any,
+        network: Network,
+        launch: Launch,
+        invoke: Invoke,
+        clients: AwsClients,
+        isolation_profile_arn: str,
+    ) -> None:
+        # Given the new group's rules never show (within the bounded reads)
+        instance_id = launch()
+        before = eni_groups(ec2, instance_id)
+        fault = NoRulesYet(times=GROUP_ATTEMPTS)
+        watch_isolation_group(clients, fault)
+        # When the instance is isolated, then the group is not trusted: no ENI is cut onto it
+        result = isolate_fails(invoke, instance_id)
+        assert "cannot be confirmed revoked" in result["failures"]["isolation_group"]
+        assert result["failures"]["network_interfaces"] == "not attempted: no isolation group"
+        assert eni_groups(ec2, instance_id) == before
+        # and the retry, which finds the group, reads and revokes its rule and completes the isolation
+        assert_retry_completes(ec2, invoke, instance_id, network.vpc_id, isolation_profile_arn)
+        assert group_rules(ec2, the_group(ec2, network.vpc_id)) == []
 
 
 class TestDeniedAndQuotas:

@@ -14,7 +14,7 @@ from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import ForeignSecurityGroup, IsolationError, error_code
 from ec2_isolation.log import log
-from ec2_isolation.retry import Sleep, eventually, group_not_yet_visible
+from ec2_isolation.retry import GROUP_ATTEMPTS, GROUP_BASE_DELAY, Sleep, eventually, group_not_yet_visible
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import check, maybe
 
@@ -143,8 +143,35 @@ def ensure_isolation_group(
     if result.group_id == PLANNED_GROUP:
         result.revoked_rule_ids = ["(its default egress rule)"]
     else:
+        if result.created and not dry_run:
+            _await_default_rule(ec2, result.group_id, sleep)
         result.revoked_rule_ids = seal_group(ec2, result.group_id, dry_run=dry_run, sleep=sleep)
     return result
+
+
+def _await_default_rule(ec2: EC2Client, group_id: str, sleep: Sleep) -> None:
+    """EC2 gives every new VPC security group an allow-all egress rule. Right after the creation a read may
+    not show it yet, and sealing would then find nothing to revoke: the rule must be seen first (bounded;
+    after the last attempt the step fails, and the retry, which finds the group, seals what it reads)."""
+    delay = GROUP_BASE_DELAY
+    for attempt in range(1, GROUP_ATTEMPTS + 1):
+        if _rules(ec2, group_id)[1]:
+            return
+        if attempt == GROUP_ATTEMPTS:
+            break
+        log(
+            logging.WARNING,
+            "the new isolation group's default egress rule is not visible yet; reading it again",
+            group_id=group_id,
+            attempt=attempt,
+            delay=delay,
+        )
+        sleep(delay)
+        delay *= 2
+    raise IsolationError(
+        f"the default egress rule of the new isolation group {group_id} is not visible after "
+        f"{GROUP_ATTEMPTS} reads: it cannot be confirmed revoked"
+    )
 
 
 #: every protocol, every address, both directions: flows allowed by such rules are not tracked
