@@ -109,7 +109,8 @@ data "aws_iam_policy_document" "dead_letter" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [local.event_rule_arn]
+      # and the finding triggers' rules, when they are on (triggers.tf)
+      values = concat([local.event_rule_arn], local.trigger_rule_arns)
     }
   }
 }

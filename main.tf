@@ -150,7 +150,8 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = var.reserved_concurrent_executions
 
   environment {
-    variables = {
+    # The finding triggers' filter (triggers.tf) is added only when a trigger is on.
+    variables = merge({
       ISOLATION_TAG_KEY              = var.isolation_tag_key
       ISOLATION_TAG_VALUE            = var.isolation_tag_value
       RELEASE_TAG_VALUE              = var.release_tag_value
@@ -180,7 +181,7 @@ resource "aws_lambda_function" "this" {
       # Notifications (notifications.tf); "" sends none
       SNS_TOPIC_ARN       = local.sns_topic_arn == null ? "" : local.sns_topic_arn
       RESULT_EVENT_SOURCE = var.result_events ? var.result_event_source : ""
-    }
+    }, local.trigger_environment)
   }
 
   lifecycle {

@@ -484,3 +484,77 @@ variable "alarm_actions" {
     error_message = "alarm_actions must be at most 4 ARNs (CloudWatch allows 5 actions per state; one is the summaries' topic)."
   }
 }
+
+variable "guardduty_trigger_enabled" {
+  description = "Also isolate the EC2 instance of a GuardDuty finding (an EventBridge rule on \"GuardDuty Finding\" events about an Instance, at or above guardduty_minimum_severity, of one of guardduty_finding_types). A finding only ever isolates; a release is always the analyst's tag."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "guardduty_minimum_severity" {
+  description = "The lowest GuardDuty severity that isolates (1.0 to 10.0; GuardDuty: Low 1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical 9.0-10.0). Matched by the rule (numeric matching) and re-checked by the function."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.guardduty_minimum_severity >= 1 && var.guardduty_minimum_severity <= 10
+    error_message = "The GuardDuty minimum severity must be between 1.0 and 10.0 (GuardDuty's severity range)."
+  }
+}
+
+variable "guardduty_finding_types" {
+  description = "The GuardDuty finding types that isolate, exactly as GuardDuty names them (e.g. \"UnauthorizedAccess:EC2/SSHBruteForce\", \"Backdoor:EC2/C&CActivity.B!DNS\"). Empty: any finding type about an instance."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for type in var.guardduty_finding_types : can(regex("^[A-Za-z0-9]+:[A-Za-z0-9]+/[!-~]+$", type)) && length(type) <= 128])
+    error_message = "Each GuardDuty finding type must look like ThreatPurpose:ResourceTypeAffected/ThreatFamilyName (e.g. \"UnauthorizedAccess:EC2/SSHBruteForce\"), at most 128 characters."
+  }
+}
+
+variable "security_hub_action_enabled" {
+  description = "Create a Security Hub custom action (Security Hub must be enabled) and a rule on it: the EC2 instances of the findings an analyst sends to the action are isolated, their other resources reported as skipped. The action only ever isolates."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "security_hub_action_name" {
+  description = "Name of the Security Hub custom action, as analysts see it in the console (at most 20 characters)."
+  type        = string
+  default     = "Isolate instance"
+  nullable    = false
+
+  validation {
+    condition     = length(var.security_hub_action_name) >= 1 && length(var.security_hub_action_name) <= 20
+    error_message = "The Security Hub custom action name must be 1 to 20 characters."
+  }
+}
+
+variable "security_hub_action_identifier" {
+  description = "Identifier of the Security Hub custom action (the last part of its ARN; unique in the account and region)."
+  type        = string
+  default     = "IsolateInstance"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]{1,20}$", var.security_hub_action_identifier))
+    error_message = "The Security Hub custom action identifier must be 1 to 20 letters and digits."
+  }
+}
+
+variable "security_hub_action_description" {
+  description = "Description of the Security Hub custom action."
+  type        = string
+  default     = "Isolate the EC2 instances of the selected findings (network, credentials, snapshots) with the EC2 isolation function."
+  nullable    = false
+
+  validation {
+    condition     = length(var.security_hub_action_description) >= 1
+    error_message = "The Security Hub custom action needs a description."
+  }
+}

@@ -15,6 +15,10 @@ _PROFILE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 #: the characters EventBridge accepts in an event's source
 _EVENT_SOURCE = re.compile(r"^[A-Za-z0-9._/-]{1,256}$")
+#: a Security Hub custom action (action target)
+_ACTION_TARGET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:\d{12}:action/custom/[A-Za-z0-9]{1,20}$"
+)
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
 AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
 MAX_UNTRACK_WAIT_SECONDS = 300
@@ -74,6 +78,13 @@ class Settings:
     sns_topic_arn: str = ""
     #: source of the result events put on the default EventBridge bus ("" puts none)
     result_event_source: str = ""
+    #: GuardDuty findings about an instance isolate it (the rule's filter, re-checked by the handler)
+    guardduty_trigger: bool = False
+    guardduty_minimum_severity: float = 7.0
+    #: the finding types that isolate (empty: any type)
+    guardduty_finding_types: tuple[str, ...] = ()
+    #: ARN of the Security Hub custom action whose findings' instances are isolated ("" for none)
+    security_hub_action_arn: str = ""
 
     def __post_init__(self) -> None:
         if not self.transition_security_group_name:
@@ -134,6 +145,10 @@ class Settings:
             disassociate_elastic_ips=_flag(env, "DISASSOCIATE_ELASTIC_IPS", default=False),
             sns_topic_arn=env.get("SNS_TOPIC_ARN", ""),
             result_event_source=env.get("RESULT_EVENT_SOURCE", ""),
+            guardduty_trigger=_flag(env, "GUARDDUTY_TRIGGER", default=False),
+            guardduty_minimum_severity=_number(env, "GUARDDUTY_MINIMUM_SEVERITY", default=7.0),
+            guardduty_finding_types=_string_list(env, "GUARDDUTY_FINDING_TYPES"),
+            security_hub_action_arn=env.get("SECURITY_HUB_ACTION_ARN", ""),
         )
         settings.validate()
         return settings
@@ -177,6 +192,14 @@ class Settings:
             raise ConfigurationError(
                 f"SNS_TOPIC_ARN is not the ARN of a standard SNS topic: {self.sns_topic_arn!r}"
             )
+        if not 1.0 <= self.guardduty_minimum_severity <= 10.0:
+            raise ConfigurationError(
+                f"GUARDDUTY_MINIMUM_SEVERITY must be 1.0 to 10.0, not {self.guardduty_minimum_severity}"
+            )
+        if self.security_hub_action_arn and not _ACTION_TARGET_ARN.fullmatch(self.security_hub_action_arn):
+            raise ConfigurationError(
+                f"SECURITY_HUB_ACTION_ARN is not a custom action ARN: {self.security_hub_action_arn!r}"
+            )
         if self.result_event_source and (
             not _EVENT_SOURCE.fullmatch(self.result_event_source)
             or self.result_event_source.lower().startswith("aws.")
@@ -185,6 +208,26 @@ class Settings:
                 "RESULT_EVENT_SOURCE must be 1 to 256 characters of letters, digits and . _ / - and must "
                 f'not start with "aws." (reserved for AWS services), not {self.result_event_source!r}'
             )
+
+
+def _number(env: Mapping[str, str], name: str, *, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {value!r}") from None
+
+
+def _string_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    try:
+        values = json.loads(env.get(name) or "[]")
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigurationError(f"{name} must be a JSON list of strings")
+    return tuple(values)
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

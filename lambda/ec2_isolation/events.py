@@ -1,17 +1,47 @@
-"""Parsing and validation of the EventBridge "Tag Change on Resource" event."""
+"""Parsing and validation of the events that trigger an isolation.
+
+Three triggers, one isolation path:
+
+* ``aws.tag`` "Tag Change on Resource": an analyst sets the isolation tag (isolate or release);
+* ``aws.guardduty`` "GuardDuty Finding" (optional): a finding about an instance, at or above the
+  configured severity and of a configured type, isolates that instance;
+* ``aws.securityhub`` "Security Hub Findings - Custom Action" (optional): an analyst sends findings to
+  the module's custom action; every EC2 instance among their resources is isolated, every other resource
+  is reported as skipped.
+
+The finding triggers only ever isolate (a release is always an analyst's tag). Every event must come
+from the function's own account and region, and every instance it names must be there too; anything
+else is refused (``InvalidEvent``) before any AWS call.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.errors import InvalidEvent
+
+if TYPE_CHECKING:
+    from ec2_isolation.config import Settings
 
 SOURCE = "aws.tag"
 ISOLATE, RELEASE = "isolate", "release"
 DETAIL_TYPE = "Tag Change on Resource"
+GUARDDUTY_SOURCE, GUARDDUTY_DETAIL_TYPE = "aws.guardduty", "GuardDuty Finding"
+SECURITY_HUB_SOURCE, SECURITY_HUB_DETAIL_TYPE = "aws.securityhub", "Security Hub Findings - Custom Action"
+DETAIL_TYPES = {
+    SOURCE: DETAIL_TYPE,
+    GUARDDUTY_SOURCE: GUARDDUTY_DETAIL_TYPE,
+    SECURITY_HUB_SOURCE: SECURITY_HUB_DETAIL_TYPE,
+}
+#: the trigger kinds, as the results and the record's attempts name them
+TAG_TRIGGER, GUARDDUTY_TRIGGER, SECURITY_HUB_TRIGGER = "tag", "guardduty", "securityhub"
+#: the ASFF resource type of an EC2 instance (its resource Id is the instance ARN)
+ASFF_INSTANCE = "AwsEc2Instance"
+_INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$", re.ASCII)
 _INSTANCE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
     r":instance/(?P<instance_id>i-(?:[0-9a-f]{8}|[0-9a-f]{17}))"
@@ -62,6 +92,110 @@ class TagChangeEvent:
             return RELEASE, "release requested"
         return None, f"tag {key!r} is {value!r}, neither {isolate_value!r} nor {release_value!r}"
 
+    def decide(self, settings: Settings) -> tuple[str | None, str]:
+        return self.requested_action(
+            settings.isolation_tag_key, settings.isolation_tag_value, settings.release_tag_value
+        )
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return {"type": TAG_TRIGGER}
+
+    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+        return self.trigger
+
+    @property
+    def skipped(self) -> tuple[dict[str, str], ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class GuardDutyFindingEvent:
+    """A GuardDuty finding: about one instance (``instance_ids`` is empty when it is about something
+    else), with its type and severity for the handler's re-check of the rule's filter."""
+
+    event_id: str
+    finding_id: str
+    finding_type: str
+    severity: float
+    resource_type: str
+    instance_ids: tuple[str, ...]
+
+    def decide(self, settings: Settings) -> tuple[str | None, str]:
+        if not settings.guardduty_trigger:
+            return None, "the GuardDuty trigger is not enabled"
+        if not self.instance_ids:
+            return None, f"finding {self.finding_id} is about a {self.resource_type}, not an EC2 instance"
+        if self.severity < settings.guardduty_minimum_severity:
+            return None, (
+                f"finding {self.finding_id} has severity {self.severity}, below the minimum "
+                f"{settings.guardduty_minimum_severity}"
+            )
+        if settings.guardduty_finding_types and self.finding_type not in settings.guardduty_finding_types:
+            return None, f"finding type {self.finding_type!r} is not among the configured finding types"
+        return ISOLATE, f"GuardDuty finding {self.finding_id} ({self.finding_type})"
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return {
+            "type": GUARDDUTY_TRIGGER,
+            "finding_id": self.finding_id,
+            "finding_type": self.finding_type,
+            # a string: the record table (DynamoDB) takes no float
+            "severity": str(self.severity),
+        }
+
+    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+        return self.trigger
+
+    @property
+    def skipped(self) -> tuple[dict[str, str], ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class SecurityHubActionEvent:
+    """Findings an analyst sent to the custom action: the EC2 instances among their resources (each with
+    the findings that name it) and every other resource, reported as skipped."""
+
+    event_id: str
+    action_arns: tuple[str, ...]
+    action_name: str
+    finding_ids: tuple[str, ...]
+    instance_findings: Mapping[str, tuple[str, ...]]
+    skipped: tuple[dict[str, str], ...]
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        return tuple(self.instance_findings)
+
+    def decide(self, settings: Settings) -> tuple[str | None, str]:
+        if not settings.security_hub_action_arn:
+            return None, "the Security Hub custom action trigger is not enabled"
+        if settings.security_hub_action_arn not in self.action_arns:
+            return None, f"the event is not from the custom action {settings.security_hub_action_arn}"
+        if not self.instance_findings:
+            return None, "none of the findings is about an EC2 instance of this account and region"
+        return ISOLATE, f"Security Hub custom action {self.action_name!r}"
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return {
+            "type": SECURITY_HUB_TRIGGER,
+            "action": self.action_name,
+            "finding_ids": list(self.finding_ids),
+        }
+
+    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+        return {
+            "type": SECURITY_HUB_TRIGGER,
+            "action": self.action_name,
+            "finding_ids": list(self.instance_findings.get(instance_id, ())),
+        }
+
+
+ParsedEvent = TagChangeEvent | GuardDutyFindingEvent | SecurityHubActionEvent
+
 
 def _field(mapping: Mapping[str, Any], name: str, kind: type, where: str = "event") -> Any:
     if name not in mapping:
@@ -78,15 +212,18 @@ def _string_list(values: list[Any], where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
+def parse_event(event: Any, function: FunctionIdentity) -> ParsedEvent:
     """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else."""
     if not isinstance(event, dict):
         raise InvalidEvent(f"event must be a JSON object, not {type(event).__name__}")
     event_id = _field(event, "id", str)
-    if _field(event, "source", str) != SOURCE:
-        raise InvalidEvent(f"event source is {event['source']!r}, expected {SOURCE!r}")
-    if _field(event, "detail-type", str) != DETAIL_TYPE:
-        raise InvalidEvent(f"detail-type is {event['detail-type']!r}, expected {DETAIL_TYPE!r}")
+    source = _field(event, "source", str)
+    if source not in DETAIL_TYPES:
+        raise InvalidEvent(
+            f"event source is {source!r}, expected one of {', '.join(map(repr, DETAIL_TYPES))}"
+        )
+    if _field(event, "detail-type", str) != DETAIL_TYPES[source]:
+        raise InvalidEvent(f"detail-type is {event['detail-type']!r}, expected {DETAIL_TYPES[source]!r}")
     account = _field(event, "account", str)
     region = _field(event, "region", str)
     if (account, region) != (function.account, function.region):
@@ -95,6 +232,27 @@ def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
             f"{function.account} in {function.region}"
         )
     detail = _field(event, "detail", dict)
+    if source == GUARDDUTY_SOURCE:
+        return _guardduty_finding(event_id, detail, function)
+    if source == SECURITY_HUB_SOURCE:
+        return _security_hub_action(event_id, event, detail, function)
+    return _tag_change(event_id, event, detail, function)
+
+
+def _instance_arn_id(arn: str, function: FunctionIdentity) -> str:
+    """The instance id of an instance ARN of this function's partition, account and region."""
+    match = _INSTANCE_ARN.fullmatch(arn)
+    if not match:
+        raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
+    where = (match["partition"], match["region"], match["account"])
+    if where != (function.partition, function.region, function.account):
+        raise InvalidEvent(f"resource {arn} is outside this function's partition, account and region")
+    return match["instance_id"]
+
+
+def _tag_change(
+    event_id: str, event: dict[str, Any], detail: dict[str, Any], function: FunctionIdentity
+) -> TagChangeEvent:
     if _field(detail, "service", str, "detail") != "ec2":
         raise InvalidEvent(f"detail.service is {detail['service']!r}, expected 'ec2'")
     if _field(detail, "resource-type", str, "detail") != "instance":
@@ -108,19 +266,100 @@ def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
         raise InvalidEvent("event names no resources")
     instance_ids: list[str] = []
     for arn in resources:
-        match = _INSTANCE_ARN.fullmatch(arn)
-        if not match:
-            raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
-        where = (match["partition"], match["region"], match["account"])
-        if where != (function.partition, function.region, function.account):
-            raise InvalidEvent(f"resource {arn} is outside this function's partition, account and region")
-        if match["instance_id"] not in instance_ids:
-            instance_ids.append(match["instance_id"])
+        instance_id = _instance_arn_id(arn, function)
+        if instance_id not in instance_ids:
+            instance_ids.append(instance_id)
     return TagChangeEvent(
         event_id=event_id,
-        account=account,
-        region=region,
+        account=function.account,
+        region=function.region,
         instance_ids=tuple(instance_ids),
         changed_tag_keys=changed,
         tags=dict(tags),
+    )
+
+
+def _guardduty_finding(
+    event_id: str, detail: dict[str, Any], function: FunctionIdentity
+) -> GuardDutyFindingEvent:
+    """A "GuardDuty Finding" event: the finding (camelCase, as EventBridge delivers it) is the detail."""
+    finding_id = _field(detail, "id", str, "detail")
+    finding_type = _field(detail, "type", str, "detail")
+    if "severity" not in detail:
+        raise InvalidEvent("detail has no 'severity'")
+    severity = detail["severity"]
+    if isinstance(severity, bool) or not isinstance(severity, int | float) or not math.isfinite(severity):
+        raise InvalidEvent(f"detail.severity must be a number, not {severity!r}")
+    # An administrator account's bus also carries its members' findings: they are not this function's.
+    account = _field(detail, "accountId", str, "detail")
+    region = _field(detail, "region", str, "detail")
+    if (account, region) != (function.account, function.region):
+        raise InvalidEvent(
+            f"finding {finding_id} is about account {account} in {region}; this function serves "
+            f"{function.account} in {function.region}"
+        )
+    resource = _field(detail, "resource", dict, "detail")
+    resource_type = _field(resource, "resourceType", str, "detail.resource")
+    instance_ids: tuple[str, ...] = ()
+    if resource_type == "Instance":
+        details = _field(resource, "instanceDetails", dict, "detail.resource")
+        instance_id = _field(details, "instanceId", str, "detail.resource.instanceDetails")
+        if not _INSTANCE_ID.fullmatch(instance_id):
+            raise InvalidEvent(
+                f"detail.resource.instanceDetails.instanceId {instance_id!r} is not an instance id"
+            )
+        instance_ids = (instance_id,)
+    return GuardDutyFindingEvent(
+        event_id=event_id,
+        finding_id=finding_id,
+        finding_type=finding_type,
+        severity=float(severity),
+        resource_type=resource_type,
+        instance_ids=instance_ids,
+    )
+
+
+def _security_hub_action(
+    event_id: str, event: dict[str, Any], detail: dict[str, Any], function: FunctionIdentity
+) -> SecurityHubActionEvent:
+    """A "Security Hub Findings - Custom Action" event: ASFF findings, each with its resources."""
+    action_arns = _string_list(_field(event, "resources", list), "resources")
+    action_name = _field(detail, "actionName", str, "detail")
+    findings = _field(detail, "findings", list, "detail")
+    if not findings:
+        raise InvalidEvent("detail.findings is empty")
+    finding_ids: list[str] = []
+    by_instance: dict[str, list[str]] = {}
+    skipped: list[dict[str, str]] = []
+    for index, finding in enumerate(findings):
+        where = f"detail.findings[{index}]"
+        if not isinstance(finding, dict):
+            raise InvalidEvent(f"{where} must be a dict, not {type(finding).__name__}")
+        finding_id = _field(finding, "Id", str, where)
+        finding_ids.append(finding_id)
+        for number, resource in enumerate(_field(finding, "Resources", list, where)):
+            if not isinstance(resource, dict):
+                raise InvalidEvent(f"{where}.Resources[{number}] must be a dict")
+            kind = _field(resource, "Type", str, f"{where}.Resources[{number}]")
+            resource_id = _field(resource, "Id", str, f"{where}.Resources[{number}]")
+            if kind != ASFF_INSTANCE:
+                skipped.append(
+                    {
+                        "finding_id": finding_id,
+                        "resource_type": kind,
+                        "resource_id": resource_id,
+                        "reason": "not an EC2 instance",
+                    }
+                )
+                continue
+            ids = by_instance.setdefault(_instance_arn_id(resource_id, function), [])
+            if finding_id not in ids:
+                ids.append(finding_id)
+    return SecurityHubActionEvent(
+        event_id=event_id,
+        action_arns=action_arns,
+        action_name=action_name,
+        finding_ids=tuple(finding_ids),
+        instance_findings={instance_id: tuple(ids) for instance_id, ids in by_instance.items()},
+        skipped=tuple(skipped),
     )

@@ -1,5 +1,5 @@
-"""Lambda entry point: parse the event, isolate or release each instance it names, return a per-instance
-summary."""
+"""Lambda entry point: parse the event (a tag change, a GuardDuty finding or a Security Hub custom action),
+isolate or release each instance it names, return a per-instance summary."""
 
 from __future__ import annotations
 
@@ -61,12 +61,16 @@ def handle(
         except InvalidEvent as exc:
             log(logging.ERROR, "rejected event", reason=str(exc), event=event)
             raise
-        action, reason = parsed.requested_action(
-            settings.isolation_tag_key, settings.isolation_tag_value, settings.release_tag_value
-        )
+        action, reason = parsed.decide(settings)
+        # What the event was, for the summary (and each result): the tag, a GuardDuty finding or the
+        # Security Hub findings sent to the custom action; and the resources it named but are not instances.
+        about: dict[str, Any] = {"trigger": parsed.trigger}
+        if parsed.skipped:
+            about["skipped"] = list(parsed.skipped)
+            log(logging.WARNING, "resources that are not EC2 instances are skipped", skipped=parsed.skipped)
         if action is None:
             log(logging.INFO, "event asks for neither isolation nor release; nothing to do", reason=reason)
-            return {"event_id": parsed.event_id, "action": "none", "reason": reason, "instances": []}
+            return {"event_id": parsed.event_id, "action": "none", "reason": reason, "instances": [], **about}
 
         results: list[dict[str, Any]] = []
         unannounced: dict[str, str] = {}
@@ -78,6 +82,7 @@ def handle(
                     instance_id,
                     settings,
                     event_id=parsed.event_id,
+                    trigger=parsed.trigger_for(instance_id),
                     function=function,
                     now=now,
                     sleep=sleep,
@@ -102,6 +107,7 @@ def handle(
             "action": action,
             "dry_run": settings.dry_run,
             "instances": results,
+            **about,
         }
         if unannounced:
             summary["notification_failures"] = unannounced
@@ -119,27 +125,32 @@ def _act(
     settings: Settings,
     *,
     event_id: str,
+    trigger: dict[str, Any],
     function: FunctionIdentity,
     now: Callable[[], datetime],
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    """Isolate or release one instance; a failure becomes its result (the others are still handled)."""
+    """Isolate or release one instance; a failure becomes its result (the others are still handled).
+    The result says what triggered it."""
     try:
         if action == RELEASE:
-            return release_instance(clients, instance_id, settings, event_id=event_id, now=now)
-        return isolate_instance(
-            clients,
-            instance_id,
-            settings,
-            event_id=event_id,
-            instance_arn=function.instance_arn(instance_id),
-            now=now,
-            sleep=sleep,
-        )
+            result = release_instance(clients, instance_id, settings, event_id=event_id, now=now)
+        else:
+            result = isolate_instance(
+                clients,
+                instance_id,
+                settings,
+                event_id=event_id,
+                instance_arn=function.instance_arn(instance_id),
+                now=now,
+                sleep=sleep,
+                trigger=trigger,
+            )
     except InstanceIsolationFailed as exc:
         log(logging.ERROR, f"{action} incomplete", failures=exc.failures, result=exc.result)
-        return exc.result
+        result = exc.result
     except Exception as exc:
         log(logging.ERROR, f"{action} failed", exc_info=True)
         failure = {"release" if action == RELEASE else "isolation": f"{type(exc).__name__}: {exc}"}
-        return {"instance_id": instance_id, "action": action, "status": "failed", "failures": failure}
+        result = {"instance_id": instance_id, "action": action, "status": "failed", "failures": failure}
+    return {**result, "trigger": trigger}

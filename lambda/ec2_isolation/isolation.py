@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, InstanceNotFound, IsolationError
+from ec2_isolation.events import TAG_TRIGGER
 from ec2_isolation.log import log
 from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
@@ -82,8 +83,12 @@ def isolate_instance(
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    trigger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Contain ``instance_id`` and return what was done (see the module docstring for the order)."""
+    """Contain ``instance_id`` and return what was done (see the module docstring for the order).
+
+    ``trigger`` says what asked for it (the record's attempt keeps it); none is the analyst's tag.
+    """
     instance = describe_instance(clients.ec2, instance_id)
     state = instance.get("State", {}).get("Name", "unknown")
     if state in GONE_STATES:
@@ -92,10 +97,13 @@ def isolate_instance(
     vpc_id = instance.get("VpcId")
     if not vpc_id:
         raise IsolationError(f"{instance_id} is not in a VPC; this module only isolates VPC instances")
-    trigger = instance_tags(instance).get(settings.isolation_tag_key)
-    if trigger == settings.release_tag_value:
+    by_tag = trigger is None or trigger.get("type") == TAG_TRIGGER
+    tag_value = instance_tags(instance).get(settings.isolation_tag_key)
+    # Only a tag request can be superseded by a later tag: a finding isolates whatever the tag says (the
+    # tag of an instance released earlier still says release).
+    if by_tag and tag_value == settings.release_tag_value:
         # A release was asked for since this event: the newer request wins (its own event follows).
-        reason = f"superseded: the {settings.isolation_tag_key} tag is now {trigger!r}"
+        reason = f"superseded: the {settings.isolation_tag_key} tag is now {tag_value!r}"
         log(logging.WARNING, "isolation request superseded by a release request", reason=reason)
         return {**Outcome(instance_id, state).result("skipped"), "reason": reason}
     started = now()
@@ -147,10 +155,18 @@ def isolate_instance(
         result = isolation.run(sleep, monotonic)
     except InstanceIsolationFailed as failed:
         _finish_record(
-            clients, settings, instance_id=instance_id, event_id=event_id, result=failed.result, now=now
+            clients,
+            settings,
+            instance_id=instance_id,
+            event_id=event_id,
+            result=failed.result,
+            now=now,
+            trigger=trigger,
         )
         raise
-    _finish_record(clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now)
+    _finish_record(
+        clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now, trigger=trigger
+    )
     return result
 
 
@@ -200,6 +216,7 @@ def _finish_record(
     event_id: str,
     result: dict[str, Any],
     now: Callable[[], datetime],
+    trigger: Mapping[str, Any] | None,
 ) -> None:
     try:
         finish_isolation(
@@ -209,6 +226,7 @@ def _finish_record(
             event_id=event_id,
             result=result,
             now=now(),
+            trigger=trigger,
         )
     except Exception:
         # Nothing is lost: the attempt's outcome is logged in full before the invocation fails.

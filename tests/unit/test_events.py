@@ -9,19 +9,27 @@ import pytest
 
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import InvalidEvent
-from ec2_isolation.events import FunctionIdentity, parse_event
+from ec2_isolation.events import FunctionIdentity, TagChangeEvent, parse_event
 from tests.fixtures.events import load_event, tag_change_event
 from tests.fixtures.faults import record_calls
 from tests.unit.conftest import Invoke
 
 HERE = FunctionIdentity("aws", "us-east-1", "123456789012")
+
+
+def parse_tag_change(event: dict[str, Any]) -> TagChangeEvent:
+    parsed = parse_event(event, HERE)
+    assert isinstance(parsed, TagChangeEvent)
+    return parsed
+
+
 INSTANCE = "i-0123456789abcdef0"
 
 
 def test_the_aws_documentation_sample_parses_with_its_tags_and_changed_keys() -> None:
     # Given the sample event from the EventBridge documentation, aimed at this account and region
     event = load_event("aws_docs_tag_change_on_resource.json")
-    parsed = parse_event(event, HERE)
+    parsed = parse_tag_change(event)
     assert parsed.instance_ids == ("i-0000000aaaaaaaaaa",)
     assert parsed.changed_tag_keys == ("a-new-key", "an-updated-key", "a-deleted-key")
     assert parsed.tags["an-unchanged-key"] == "tag-value-still-the-same"
@@ -34,7 +42,7 @@ def test_the_aws_documentation_sample_parses_with_its_tags_and_changed_keys() ->
 
 def test_an_isolation_event_names_its_instances_once_each() -> None:
     event = tag_change_event([INSTANCE, "i-0fedcba9876543210", INSTANCE])
-    parsed = parse_event(event, HERE)
+    parsed = parse_tag_change(event)
     assert parsed.instance_ids == (INSTANCE, "i-0fedcba9876543210")
     assert parsed.requested_action("SecurityIsolation", "Isolate", "Release") == (
         "isolate",
@@ -43,12 +51,12 @@ def test_an_isolation_event_names_its_instances_once_each() -> None:
 
 
 def test_a_release_event_asks_for_a_release_and_another_value_for_nothing() -> None:
-    release = parse_event(tag_change_event([INSTANCE], tags={"SecurityIsolation": "Release"}), HERE)
+    release = parse_tag_change(tag_change_event([INSTANCE], tags={"SecurityIsolation": "Release"}))
     assert release.requested_action("SecurityIsolation", "Isolate", "Release") == (
         "release",
         "release requested",
     )
-    other = parse_event(tag_change_event([INSTANCE], tags={"SecurityIsolation": "release"}), HERE)
+    other = parse_tag_change(tag_change_event([INSTANCE], tags={"SecurityIsolation": "release"}))
     assert other.requested_action("SecurityIsolation", "Isolate", "Release") == (
         None,
         "tag 'SecurityIsolation' is 'release', neither 'Isolate' nor 'Release'",
@@ -56,7 +64,7 @@ def test_a_release_event_asks_for_a_release_and_another_value_for_nothing() -> N
 
 
 def test_an_eight_digit_legacy_instance_id_is_accepted() -> None:
-    assert parse_event(tag_change_event(["i-0123abcd"]), HERE).instance_ids == ("i-0123abcd",)
+    assert parse_tag_change(tag_change_event(["i-0123abcd"])).instance_ids == ("i-0123abcd",)
 
 
 def _parent(event: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import EventIsolationFailed, InvalidEvent
-from ec2_isolation.events import FunctionIdentity, parse_event
+from ec2_isolation.events import FunctionIdentity, TagChangeEvent, parse_event
 from tests.fixtures.events import ACCOUNT, REGION, instance_arn, tag_change_event
 from tests.fixtures.faults import CallRecorder, record_calls
 from tests.unit.conftest import FUNCTION_ARN, Invoke, Launch, Network, eni_groups
@@ -411,6 +411,7 @@ def test_the_parser_accepts_exactly_the_well_formed_events_of_this_account_and_r
     note("accepted")
     # Then an accepted event is well-formed, and names exactly its instances, once each
     assert expected is not None, "accepted an event that must be refused"
+    assert isinstance(parsed, TagChangeEvent)
     assert parsed.instance_ids == expected
     assert parsed.account == ACCOUNT
     assert parsed.region == REGION

@@ -13,7 +13,7 @@ after a release starts a new cycle with a fresh prior state; the finished cycle 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -257,9 +257,12 @@ def finish_isolation(
     event_id: str,
     result: dict[str, Any],
     now: datetime,
+    trigger: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append this attempt's outcome (steps, changes, failures) and set the status; release the lock."""
-    attempt = {
+    """Append this attempt's outcome (steps, changes, failures) and set the status; release the lock.
+
+    ``trigger`` (optional, absent from older records: the tag) says what asked for the isolation."""
+    attempt: dict[str, Any] = {
         "action": "isolate",
         "event_id": event_id,
         "finished_at": now.isoformat(timespec="seconds"),
@@ -268,6 +271,8 @@ def finish_isolation(
         "changes": result.get("changes", []),
         "failures": result.get("failures", {}),
     }
+    if trigger is not None:
+        attempt["trigger"] = dict(trigger)
     status = FAILED if result["status"] == "failed" else ISOLATED
     with _still_holding(instance_id, event_id):
         dynamodb.update_item(

@@ -439,3 +439,33 @@ run "alarm_action_not_an_arn" {
   variables { alarm_actions = ["on-call"] }
   expect_failures = [var.alarm_actions]
 }
+
+run "guardduty_minimum_severity_below_guardduty_range" {
+  command = plan
+  variables { guardduty_minimum_severity = 0.5 }
+  expect_failures = [var.guardduty_minimum_severity]
+}
+
+run "guardduty_finding_type_not_a_guardduty_type" {
+  command = plan
+  variables { guardduty_finding_types = ["UnauthorizedAccess:EC2/SSHBruteForce", "ssh brute force"] }
+  expect_failures = [var.guardduty_finding_types]
+}
+
+run "security_hub_action_name_longer_than_20_characters" {
+  command = plan
+  variables { security_hub_action_name = "Isolate this instance now" }
+  expect_failures = [var.security_hub_action_name]
+}
+
+run "security_hub_action_identifier_not_alphanumeric" {
+  command = plan
+  variables { security_hub_action_identifier = "isolate-instance" }
+  expect_failures = [var.security_hub_action_identifier]
+}
+
+run "security_hub_action_description_empty" {
+  command = plan
+  variables { security_hub_action_description = "" }
+  expect_failures = [var.security_hub_action_description]
+}
