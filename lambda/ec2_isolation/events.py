@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,8 @@ _INSTANCE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
     r":instance/(?P<instance_id>i-(?:[0-9a-f]{8}|[0-9a-f]{17}))"
 )
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 _FUNCTION_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:[^:]+(:[^:]+)?"
 )
@@ -23,14 +25,18 @@ _FUNCTION_ARN = re.compile(
 
 @dataclass(frozen=True)
 class FunctionIdentity:
-    """Where the function runs: events from anywhere else are refused."""
+    """Where the function runs: events from anywhere else are refused (but see ``check_origin``)."""
 
     partition: str
     region: str
     account: str
 
-    def instance_arn(self, instance_id: str) -> str:
-        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:instance/{instance_id}"
+    def instance_arn(self, instance_id: str, account: str | None = None, region: str | None = None) -> str:
+        """The ARN of ``instance_id`` in ``account`` and ``region`` (by default the function's own)."""
+        return (
+            f"arn:{self.partition}:ec2:{region or self.region}:{account or self.account}"
+            f":instance/{instance_id}"
+        )
 
     @classmethod
     def from_function_arn(cls, arn: str) -> FunctionIdentity:
@@ -78,8 +84,51 @@ def _string_list(values: list[Any], where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
-    """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else."""
+# ---- cross-account and cross-region (issue 7) ---------------------------------------------------------
+
+
+def check_origin(
+    account: str,
+    region: str,
+    function: FunctionIdentity,
+    *,
+    member_account_ids: Collection[str] = (),
+    organization_id: str = "",
+) -> None:
+    """Refuse an event of an account and region this function does not serve.
+
+    Served: the function's own account and region; any region of an account of ``member_account_ids``
+    (the function's own account included, when listed); and, when ``organization_id`` is set and
+    ``member_account_ids`` is empty, any account and region: the central bus policy admits only the
+    organization's accounts, so that policy is the trust boundary (an event put on the bus by another
+    account of the organization is served).
+    """
+    if (account, region) == (function.account, function.region):
+        return
+    if (account in member_account_ids or (organization_id and not member_account_ids)) and (
+        _ACCOUNT.fullmatch(account) and _REGION.fullmatch(region)
+    ):
+        return
+    served = f"{function.account} in {function.region}"
+    if member_account_ids:
+        served += f" and accounts {', '.join(sorted(member_account_ids))} in any region"
+    raise InvalidEvent(f"event is from account {account} in {region}; this function serves {served}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parse_event(
+    event: Any,
+    function: FunctionIdentity,
+    *,
+    member_account_ids: Collection[str] = (),
+    organization_id: str = "",
+) -> TagChangeEvent:
+    """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else.
+
+    The event's account and region must be served (``check_origin``); its instances must be of the event's
+    own account and region, in the function's partition."""
     if not isinstance(event, dict):
         raise InvalidEvent(f"event must be a JSON object, not {type(event).__name__}")
     event_id = _field(event, "id", str)
@@ -89,11 +138,9 @@ def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
         raise InvalidEvent(f"detail-type is {event['detail-type']!r}, expected {DETAIL_TYPE!r}")
     account = _field(event, "account", str)
     region = _field(event, "region", str)
-    if (account, region) != (function.account, function.region):
-        raise InvalidEvent(
-            f"event is from account {account} in {region}; this function serves "
-            f"{function.account} in {function.region}"
-        )
+    check_origin(
+        account, region, function, member_account_ids=member_account_ids, organization_id=organization_id
+    )
     detail = _field(event, "detail", dict)
     if _field(detail, "service", str, "detail") != "ec2":
         raise InvalidEvent(f"detail.service is {detail['service']!r}, expected 'ec2'")
@@ -112,8 +159,11 @@ def parse_event(event: Any, function: FunctionIdentity) -> TagChangeEvent:
         if not match:
             raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
         where = (match["partition"], match["region"], match["account"])
-        if where != (function.partition, function.region, function.account):
-            raise InvalidEvent(f"resource {arn} is outside this function's partition, account and region")
+        if where != (function.partition, region, account):
+            raise InvalidEvent(
+                f"resource {arn} is outside this function's partition, account and region "
+                f"(partition {function.partition}, the event's account {account} in {region})"
+            )
         if match["instance_id"] not in instance_ids:
             instance_ids.append(match["instance_id"])
     return TagChangeEvent(
