@@ -82,8 +82,12 @@ def isolate_instance(
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    record_key: str | None = None,
 ) -> dict[str, Any]:
-    """Contain ``instance_id`` and return what was done (see the module docstring for the order)."""
+    """Contain ``instance_id`` and return what was done (see the module docstring for the order).
+
+    ``record_key`` is the instance's key in the record table (by default its id)."""
+    key = record_key or instance_id
     instance = describe_instance(clients.ec2, instance_id)
     state = instance.get("State", {}).get("Name", "unknown")
     if state in GONE_STATES:
@@ -124,11 +128,11 @@ def isolate_instance(
         "current": current,
     }
     if settings.dry_run:
-        return _dry_run(clients, settings, prior=prior, now=now, **isolation_args)
+        return _dry_run(clients, settings, prior=prior, now=now, record_key=key, **isolation_args)
     lock = begin_isolation(
         clients.dynamodb,
         settings.record_table_name,
-        instance_id=instance_id,
+        instance_id=key,
         event_id=event_id,
         prior=prior,
         now=started,
@@ -146,11 +150,9 @@ def isolate_instance(
     try:
         result = isolation.run(sleep, monotonic)
     except InstanceIsolationFailed as failed:
-        _finish_record(
-            clients, settings, instance_id=instance_id, event_id=event_id, result=failed.result, now=now
-        )
+        _finish_record(clients, settings, instance_id=key, event_id=event_id, result=failed.result, now=now)
         raise
-    _finish_record(clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now)
+    _finish_record(clients, settings, instance_id=key, event_id=event_id, result=result, now=now)
     return result
 
 
@@ -160,6 +162,7 @@ def _dry_run(
     *,
     prior: dict[str, Any],
     now: Callable[[], datetime],
+    record_key: str,
     **isolation_args: Any,
 ) -> dict[str, Any]:
     """Every step with ``dry_run``: no lock, no change, no wait; the plan is logged and recorded."""
@@ -180,7 +183,7 @@ def _dry_run(
     record_dry_run(
         clients.dynamodb,
         settings.record_table_name,
-        instance_id=instance_id,
+        instance_id=record_key,
         event_id=isolation.event_id,
         action="isolate",
         prior=prior,
