@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sts import STSClient
 
 #: Standard mode retries throttling (EC2's ``RequestLimitExceeded``, ``Throttling``, ``ThrottlingException``,
 #: ...), 5xx answers and connection errors, with jittered exponential backoff (up to 2**n seconds before
@@ -36,11 +38,44 @@ RETRY_CONFIG = Config(
 
 
 class AwsClients:
-    """Holds one client per service; a client is created on first use and then reused."""
+    """Holds one client per service; a client is created on first use and then reused.
 
-    def __init__(self, session: boto3.session.Session | None = None, config: Config = RETRY_CONFIG) -> None:
+    The clients of another account or region (``ec2_isolation.accounts``) name the function's own clients
+    as ``central``: the record table, the SNS topic and the result events stay there, so ``dynamodb``,
+    ``sns`` and ``events`` are the central ones.
+    """
+
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        config: Config = RETRY_CONFIG,
+        *,
+        central: AwsClients | None = None,
+    ) -> None:
         self._session = session
         self._config = config
+        self._central = central
+        #: clients of other accounts and regions, by (account, region), with the expiry of their
+        #: credentials (None: the function's own); kept for the execution environment
+        self.elsewhere: dict[tuple[str, str], tuple[AwsClients, Any]] = {}
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Mapping[str, Any], region: str, *, central: AwsClients
+    ) -> AwsClients:
+        """Clients acting with ``credentials`` (an STS ``Credentials`` answer) in ``region``."""
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        return cls(session, central._config, central=central)
+
+    @classmethod
+    def in_region(cls, region: str, *, central: AwsClients) -> AwsClients:
+        """Clients of the function's own account (its own credentials) in another ``region``."""
+        return cls(boto3.session.Session(region_name=region), central._config, central=central)
 
     @property
     def session(self) -> boto3.session.Session:
@@ -71,12 +106,22 @@ class AwsClients:
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
+        if self._central is not None:
+            return self._central.dynamodb
         return self.session.client("dynamodb", config=self._config)
 
     @cached_property
     def sns(self) -> SNSClient:
+        if self._central is not None:
+            return self._central.sns
         return self.session.client("sns", config=self._config)
 
     @cached_property
     def events(self) -> EventBridgeClient:
+        if self._central is not None:
+            return self._central.events
         return self.session.client("events", config=self._config)
+
+    @cached_property
+    def sts(self) -> STSClient:
+        return self.session.client("sts", config=self._config)

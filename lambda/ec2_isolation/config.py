@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ec2_isolation.errors import ConfigurationError
 
@@ -19,6 +19,14 @@ _EVENT_SOURCE = re.compile(r"^[A-Za-z0-9._/-]{1,256}$")
 _ACTION_TARGET_ARN = re.compile(
     r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:\d{12}:action/custom/[A-Za-z0-9]{1,20}$"
 )
+#: a 12-digit AWS account id
+_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
+#: an AWS Organizations id
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+#: an IAM role name with its path, without the leading "/": ``name`` or ``path/to/name``
+_ROLE_NAME = re.compile(r"^(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$")
+#: the characters STS accepts in an external id (2 to 1224 of them)
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
 AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
 MAX_UNTRACK_WAIT_SECONDS = 300
@@ -85,6 +93,20 @@ class Settings:
     guardduty_finding_types: tuple[str, ...] = ()
     #: ARN of the Security Hub custom action whose findings' instances are isolated ("" for none)
     security_hub_action_arn: str = ""
+    # ---- cross-account and cross-region (issue 7): the defaults serve the function's own account and
+    # region only. The Terraform module sets MEMBER_ACCOUNT_IDS, ORGANIZATION_ID, EXECUTOR_ROLE_NAME and
+    # EXECUTOR_EXTERNAL_ID (README, "Several accounts and regions").
+    #: accounts whose events are served in any region (the function's own account may be listed, to serve
+    #: its other regions)
+    member_account_ids: frozenset[str] = frozenset()
+    #: when set and ``member_account_ids`` is empty: every account's events are served, in any region (the
+    #: central bus policy admits only this organization's accounts: that policy is the trust boundary)
+    organization_id: str = ""
+    #: the executor role assumed in a member account, with its path and without the leading "/":
+    #: ``ec2-isolation-executor`` or ``security/ec2-isolation-executor``
+    executor_role_name: str = ""
+    #: the ExternalId the executor roles' trust policies require ("" sends none)
+    executor_external_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.transition_security_group_name:
@@ -93,6 +115,23 @@ class Settings:
             )
         if not self.revocation_policy_prefix:
             object.__setattr__(self, "revocation_policy_prefix", f"{self.managed_tag_value}-revoke-")
+
+    @property
+    def serves_other_accounts(self) -> bool:
+        return bool(self.member_account_ids or self.organization_id)
+
+    def isolation_profile_for(self, account: str) -> str:
+        """The isolation instance profile of ``account``: the same path and name as the central one."""
+        parts = self.isolation_instance_profile_arn.split(":")
+        parts[4] = account
+        return ":".join(parts)
+
+    def for_account(self, account: str) -> Settings:
+        """These settings as seen in ``account`` (its isolation instance profile)."""
+        profile = self.isolation_profile_for(account)
+        if profile == self.isolation_instance_profile_arn:
+            return self
+        return replace(self, isolation_instance_profile_arn=profile)
 
     @property
     def status_tag(self) -> str:
@@ -149,6 +188,12 @@ class Settings:
             guardduty_minimum_severity=_number(env, "GUARDDUTY_MINIMUM_SEVERITY", default=7.0),
             guardduty_finding_types=_string_list(env, "GUARDDUTY_FINDING_TYPES"),
             security_hub_action_arn=env.get("SECURITY_HUB_ACTION_ARN", ""),
+            member_account_ids=frozenset(
+                account.strip() for account in env.get("MEMBER_ACCOUNT_IDS", "").split(",") if account.strip()
+            ),
+            organization_id=env.get("ORGANIZATION_ID", "").strip(),
+            executor_role_name=env.get("EXECUTOR_ROLE_NAME", "").strip().lstrip("/"),
+            executor_external_id=env.get("EXECUTOR_EXTERNAL_ID", ""),
         )
         settings.validate()
         return settings
@@ -207,6 +252,29 @@ class Settings:
             raise ConfigurationError(
                 "RESULT_EVENT_SOURCE must be 1 to 256 characters of letters, digits and . _ / - and must "
                 f'not start with "aws." (reserved for AWS services), not {self.result_event_source!r}'
+            )
+        self._validate_accounts()
+
+    def _validate_accounts(self) -> None:
+        invalid = sorted(a for a in self.member_account_ids if not _ACCOUNT_ID.fullmatch(a))
+        if invalid:
+            raise ConfigurationError(f"MEMBER_ACCOUNT_IDS must be 12-digit account ids, not {invalid}")
+        if self.organization_id and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+            raise ConfigurationError(
+                f"ORGANIZATION_ID is not an organization id (o-...): {self.organization_id!r}"
+            )
+        if self.executor_role_name and not _ROLE_NAME.fullmatch(self.executor_role_name):
+            raise ConfigurationError(
+                "EXECUTOR_ROLE_NAME must be a role name, optionally after its path without the leading "
+                f'"/" (e.g. "security/ec2-isolation-executor"), not {self.executor_role_name!r}'
+            )
+        if self.serves_other_accounts and not self.executor_role_name:
+            raise ConfigurationError(
+                "EXECUTOR_ROLE_NAME is needed to act in MEMBER_ACCOUNT_IDS or ORGANIZATION_ID accounts"
+            )
+        if self.executor_external_id and not _EXTERNAL_ID.fullmatch(self.executor_external_id):
+            raise ConfigurationError(
+                "EXECUTOR_EXTERNAL_ID must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -"
             )
 
 

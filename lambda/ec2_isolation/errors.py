@@ -24,6 +24,11 @@ class InvalidEvent(IsolationError):
     """The event is not a well-formed tag-change event for an EC2 instance of this account and region."""
 
 
+class AccountAccessDenied(IsolationError):
+    """The executor role of the event's account could not be assumed (missing, or not trusting this
+    function's role)."""
+
+
 class InstanceNotFound(IsolationError):
     """The instance named by the event does not exist (or is not visible to this function)."""
 

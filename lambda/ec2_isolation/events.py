@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,8 @@ _INSTANCE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
     r":instance/(?P<instance_id>i-(?:[0-9a-f]{8}|[0-9a-f]{17}))"
 )
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 _FUNCTION_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:[^:]+(:[^:]+)?"
 )
@@ -53,14 +55,18 @@ _FUNCTION_ARN = re.compile(
 
 @dataclass(frozen=True)
 class FunctionIdentity:
-    """Where the function runs: events from anywhere else are refused."""
+    """Where the function runs: events from anywhere else are refused (but see ``check_origin``)."""
 
     partition: str
     region: str
     account: str
 
-    def instance_arn(self, instance_id: str) -> str:
-        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:instance/{instance_id}"
+    def instance_arn(self, instance_id: str, account: str | None = None, region: str | None = None) -> str:
+        """The ARN of ``instance_id`` in ``account`` and ``region`` (by default the function's own)."""
+        return (
+            f"arn:{self.partition}:ec2:{region or self.region}:{account or self.account}"
+            f":instance/{instance_id}"
+        )
 
     @classmethod
     def from_function_arn(cls, arn: str) -> FunctionIdentity:
@@ -120,6 +126,9 @@ class GuardDutyFindingEvent:
     severity: float
     resource_type: str
     instance_ids: tuple[str, ...]
+    #: the function's own: findings of other accounts and regions are refused (not served across accounts)
+    account: str
+    region: str
 
     def decide(self, settings: Settings) -> tuple[str | None, str]:
         if not settings.guardduty_trigger:
@@ -164,6 +173,9 @@ class SecurityHubActionEvent:
     finding_ids: tuple[str, ...]
     instance_findings: Mapping[str, tuple[str, ...]]
     skipped: tuple[dict[str, str], ...]
+    #: the function's own: instances of other accounts and regions are refused
+    account: str
+    region: str
 
     @property
     def instance_ids(self) -> tuple[str, ...]:
@@ -212,8 +224,51 @@ def _string_list(values: list[Any], where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def parse_event(event: Any, function: FunctionIdentity) -> ParsedEvent:
-    """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else."""
+# ---- cross-account and cross-region (issue 7) ---------------------------------------------------------
+
+
+def check_origin(
+    account: str,
+    region: str,
+    function: FunctionIdentity,
+    *,
+    member_account_ids: Collection[str] = (),
+    organization_id: str = "",
+) -> None:
+    """Refuse an event of an account and region this function does not serve.
+
+    Served: the function's own account and region; any region of an account of ``member_account_ids``
+    (the function's own account included, when listed); and, when ``organization_id`` is set and
+    ``member_account_ids`` is empty, any account and region: the central bus policy admits only the
+    organization's accounts, so that policy is the trust boundary (an event put on the bus by another
+    account of the organization is served).
+    """
+    if (account, region) == (function.account, function.region):
+        return
+    if (account in member_account_ids or (organization_id and not member_account_ids)) and (
+        _ACCOUNT.fullmatch(account) and _REGION.fullmatch(region)
+    ):
+        return
+    served = f"{function.account} in {function.region}"
+    if member_account_ids:
+        served += f" and accounts {', '.join(sorted(member_account_ids))} in any region"
+    raise InvalidEvent(f"event is from account {account} in {region}; this function serves {served}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parse_event(
+    event: Any,
+    function: FunctionIdentity,
+    *,
+    member_account_ids: Collection[str] = (),
+    organization_id: str = "",
+) -> ParsedEvent:
+    """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else.
+
+    The event's account and region must be served (``check_origin``); its instances must be of the event's
+    own account and region, in the function's partition."""
     if not isinstance(event, dict):
         raise InvalidEvent(f"event must be a JSON object, not {type(event).__name__}")
     event_id = _field(event, "id", str)
@@ -226,32 +281,43 @@ def parse_event(event: Any, function: FunctionIdentity) -> ParsedEvent:
         raise InvalidEvent(f"detail-type is {event['detail-type']!r}, expected {DETAIL_TYPES[source]!r}")
     account = _field(event, "account", str)
     region = _field(event, "region", str)
-    if (account, region) != (function.account, function.region):
-        raise InvalidEvent(
-            f"event is from account {account} in {region}; this function serves "
-            f"{function.account} in {function.region}"
-        )
+    check_origin(
+        account, region, function, member_account_ids=member_account_ids, organization_id=organization_id
+    )
     detail = _field(event, "detail", dict)
     if source == GUARDDUTY_SOURCE:
         return _guardduty_finding(event_id, detail, function)
     if source == SECURITY_HUB_SOURCE:
         return _security_hub_action(event_id, event, detail, function)
-    return _tag_change(event_id, event, detail, function)
+    return _tag_change(event_id, event, detail, function, account=account, region=region)
 
 
-def _instance_arn_id(arn: str, function: FunctionIdentity) -> str:
-    """The instance id of an instance ARN of this function's partition, account and region."""
+def _instance_arn_id(
+    arn: str, function: FunctionIdentity, *, account: str | None = None, region: str | None = None
+) -> str:
+    """The instance id of an instance ARN of the function's partition, in ``account`` and ``region`` (the
+    event's; by default the function's own)."""
+    account, region = account or function.account, region or function.region
     match = _INSTANCE_ARN.fullmatch(arn)
     if not match:
         raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
     where = (match["partition"], match["region"], match["account"])
-    if where != (function.partition, function.region, function.account):
-        raise InvalidEvent(f"resource {arn} is outside this function's partition, account and region")
+    if where != (function.partition, region, account):
+        raise InvalidEvent(
+            f"resource {arn} is outside this function's partition, account and region "
+            f"(partition {function.partition}, the event's account {account} in {region})"
+        )
     return match["instance_id"]
 
 
 def _tag_change(
-    event_id: str, event: dict[str, Any], detail: dict[str, Any], function: FunctionIdentity
+    event_id: str,
+    event: dict[str, Any],
+    detail: dict[str, Any],
+    function: FunctionIdentity,
+    *,
+    account: str,
+    region: str,
 ) -> TagChangeEvent:
     if _field(detail, "service", str, "detail") != "ec2":
         raise InvalidEvent(f"detail.service is {detail['service']!r}, expected 'ec2'")
@@ -266,13 +332,13 @@ def _tag_change(
         raise InvalidEvent("event names no resources")
     instance_ids: list[str] = []
     for arn in resources:
-        instance_id = _instance_arn_id(arn, function)
+        instance_id = _instance_arn_id(arn, function, account=account, region=region)
         if instance_id not in instance_ids:
             instance_ids.append(instance_id)
     return TagChangeEvent(
         event_id=event_id,
-        account=function.account,
-        region=function.region,
+        account=account,
+        region=region,
         instance_ids=tuple(instance_ids),
         changed_tag_keys=changed,
         tags=dict(tags),
@@ -310,6 +376,8 @@ def _guardduty_finding(
             )
         instance_ids = (instance_id,)
     return GuardDutyFindingEvent(
+        account=function.account,
+        region=function.region,
         event_id=event_id,
         finding_id=finding_id,
         finding_type=finding_type,
@@ -356,6 +424,8 @@ def _security_hub_action(
             if finding_id not in ids:
                 ids.append(finding_id)
     return SecurityHubActionEvent(
+        account=function.account,
+        region=function.region,
         event_id=event_id,
         action_arns=action_arns,
         action_name=action_name,

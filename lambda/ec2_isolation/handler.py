@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ec2_isolation.accounts import clients_for, record_key
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import (
@@ -57,7 +58,12 @@ def handle(
     event_id = event.get("id") if isinstance(event, dict) else None
     with log_context(event_id=event_id):
         try:
-            parsed = parse_event(event, function)
+            parsed = parse_event(
+                event,
+                function,
+                member_account_ids=settings.member_account_ids,
+                organization_id=settings.organization_id,
+            )
         except InvalidEvent as exc:
             log(logging.ERROR, "rejected event", reason=str(exc), event=event)
             raise
@@ -84,6 +90,8 @@ def handle(
                     event_id=parsed.event_id,
                     trigger=parsed.trigger_for(instance_id),
                     function=function,
+                    account=parsed.account,
+                    region=parsed.region,
                     now=now,
                     sleep=sleep,
                 )
@@ -95,7 +103,7 @@ def handle(
                         action=action,
                         event_id=parsed.event_id,
                         result=result,
-                        instance_arn=function.instance_arn(instance_id),
+                        instance_arn=function.instance_arn(instance_id, parsed.account, parsed.region),
                         dry_run=settings.dry_run,
                     )
                 except NotificationFailed as exc:
@@ -127,24 +135,35 @@ def _act(
     event_id: str,
     trigger: dict[str, Any],
     function: FunctionIdentity,
+    account: str,
+    region: str,
     now: Callable[[], datetime],
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """Isolate or release one instance; a failure becomes its result (the others are still handled).
     The result says what triggered it."""
     try:
+        # ---- the instance's account and region (issue 7): its clients (an assumed executor role in a
+        # member account; the record, SNS and result events stay central), its isolation profile, its
+        # ARN, and its record key (``account:region:i-...`` outside the function's own)
+        acting = clients_for(clients, settings, function, account, region, event_id=event_id)
+        local = settings.for_account(account)
+        key = record_key(function, account, region, instance_id)
+        instance_arn = function.instance_arn(instance_id, account, region)
+        # ----
         if action == RELEASE:
-            result = release_instance(clients, instance_id, settings, event_id=event_id, now=now)
+            result = release_instance(acting, instance_id, local, event_id=event_id, now=now, record_key=key)
         else:
             result = isolate_instance(
-                clients,
+                acting,
                 instance_id,
-                settings,
+                local,
                 event_id=event_id,
-                instance_arn=function.instance_arn(instance_id),
+                instance_arn=instance_arn,
                 now=now,
                 sleep=sleep,
                 trigger=trigger,
+                record_key=key,
             )
     except InstanceIsolationFailed as exc:
         log(logging.ERROR, f"{action} incomplete", failures=exc.failures, result=exc.result)

@@ -84,11 +84,14 @@ def isolate_instance(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     trigger: Mapping[str, Any] | None = None,
+    record_key: str | None = None,
 ) -> dict[str, Any]:
     """Contain ``instance_id`` and return what was done (see the module docstring for the order).
 
     ``trigger`` says what asked for it (the record's attempt keeps it); none is the analyst's tag.
+    ``record_key`` is the instance's key in the record table (by default its id).
     """
+    key = record_key or instance_id
     instance = describe_instance(clients.ec2, instance_id)
     state = instance.get("State", {}).get("Name", "unknown")
     if state in GONE_STATES:
@@ -122,7 +125,7 @@ def isolate_instance(
     current = in_parallel(reads)
     prior: dict[str, Any] = current.pop("prior")
     prior.update(current.get("protection", {}))
-    prior.update({key: value for key, value in current.items() if key != "protection"})
+    prior.update({name: value for name, value in current.items() if name != "protection"})
     isolation_args: dict[str, Any] = {
         "instance": instance,
         "vpc_id": vpc_id,
@@ -132,11 +135,11 @@ def isolate_instance(
         "current": current,
     }
     if settings.dry_run:
-        return _dry_run(clients, settings, prior=prior, now=now, **isolation_args)
+        return _dry_run(clients, settings, prior=prior, now=now, record_key=key, **isolation_args)
     lock = begin_isolation(
         clients.dynamodb,
         settings.record_table_name,
-        instance_id=instance_id,
+        instance_id=key,
         event_id=event_id,
         prior=prior,
         now=started,
@@ -157,7 +160,7 @@ def isolate_instance(
         _finish_record(
             clients,
             settings,
-            instance_id=instance_id,
+            instance_id=key,
             event_id=event_id,
             result=failed.result,
             now=now,
@@ -165,7 +168,7 @@ def isolate_instance(
         )
         raise
     _finish_record(
-        clients, settings, instance_id=instance_id, event_id=event_id, result=result, now=now, trigger=trigger
+        clients, settings, instance_id=key, event_id=event_id, result=result, now=now, trigger=trigger
     )
     return result
 
@@ -176,6 +179,7 @@ def _dry_run(
     *,
     prior: dict[str, Any],
     now: Callable[[], datetime],
+    record_key: str,
     **isolation_args: Any,
 ) -> dict[str, Any]:
     """Every step with ``dry_run``: no lock, no change, no wait; the plan is logged and recorded."""
@@ -196,7 +200,7 @@ def _dry_run(
     record_dry_run(
         clients.dynamodb,
         settings.record_table_name,
-        instance_id=instance_id,
+        instance_id=record_key,
         event_id=isolation.event_id,
         action="isolate",
         prior=prior,

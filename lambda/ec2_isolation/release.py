@@ -59,8 +59,12 @@ def release_instance(
     *,
     event_id: str,
     now: Callable[[], datetime],
+    record_key: str | None = None,
 ) -> dict[str, Any]:
-    """Restore ``instance_id`` to its recorded prior state and return what was done."""
+    """Restore ``instance_id`` to its recorded prior state and return what was done.
+
+    ``record_key`` is the instance's key in the record table (by default its id)."""
+    key = record_key or instance_id
     instance = describe_instance(clients.ec2, instance_id)
     state = instance.get("State", {}).get("Name", "unknown")
     outcome = Outcome(instance_id, state)
@@ -75,14 +79,14 @@ def release_instance(
         log(logging.WARNING, "release request superseded", reason=reason)
         return {**outcome.result("skipped"), "reason": reason}
     if settings.dry_run:
-        record = read_record(clients.dynamodb, settings.record_table_name, instance_id)
+        record = read_record(clients.dynamodb, settings.record_table_name, key)
         if record is None or record.get("status") == RELEASED:
             return _nothing_to_release(outcome, record)
     else:
         lock = begin_release(
             clients.dynamodb,
             settings.record_table_name,
-            instance_id=instance_id,
+            instance_id=key,
             event_id=event_id,
             now=now(),
             lock_seconds=settings.record_lock_seconds,
@@ -91,6 +95,7 @@ def release_instance(
             return _nothing_to_release(outcome, lock.record)
         record = lock.record
     release = _Release(clients, settings, instance, record, outcome, event_id=event_id, now=now)
+    release.record_key = key
     try:
         result = release.run()
     except InstanceIsolationFailed as failed:
@@ -126,6 +131,8 @@ class _Release:
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
         self.instance, self.instance_id = instance, instance["InstanceId"]
+        #: the record table's key (the instance id, or account:region:id elsewhere)
+        self.record_key: str = self.instance_id
         self.record, self.prior = record, record["prior"]
         self.outcome, self.event_id, self.now = outcome, event_id, now
         self.dry_run = settings.dry_run
@@ -224,7 +231,7 @@ class _Release:
             record_dry_run(
                 dynamodb,
                 table,
-                instance_id=self.instance_id,
+                instance_id=self.record_key,
                 event_id=self.event_id,
                 action="release",
                 prior=self.prior,
@@ -235,7 +242,7 @@ class _Release:
         finish_release(
             dynamodb,
             table,
-            instance_id=self.instance_id,
+            instance_id=self.record_key,
             event_id=self.event_id,
             result=result,
             now=self.now(),

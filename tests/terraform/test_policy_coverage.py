@@ -66,6 +66,8 @@ DEFAULT_OFF = frozenset(
         "autoscaling:EnterStandby",
         "autoscaling:ExitStandby",
         "sns:Publish",
+        # granted only when member accounts or an organization are configured (issue 7)
+        "sts:AssumeRole",
     }
 )
 #: the custom plan puts instances in standby instead of detaching them

@@ -27,6 +27,7 @@ def requires(*actions: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 def required_actions() -> frozenset[str]:
     """Every IAM action the handler may call (imports every step module so the registry is full)."""
     from ec2_isolation.steps import (  # noqa: F401, PLC0415
+        assume,
         credentials,
         evidence,
         instance,
