@@ -107,3 +107,23 @@ output "alarm_arns" {
   description = "ARNs of the CloudWatch alarms of the failure path, by kind; empty when alarms_enabled is false."
   value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn }
 }
+
+output "analyst_isolate_policy_json" {
+  description = "IAM policy (JSON) for analysts who may isolate: ec2:CreateTags of the isolation tag key, alone, to the isolation value only, on this account's instances in this region; the reads of the responder CLI (status) and of the record table; never removing the key or writing a status tag."
+  value       = data.aws_iam_policy_document.analyst["isolate"].json
+}
+
+output "analyst_release_policy_json" {
+  description = "IAM policy (JSON) for analysts who may release (a separate privilege): the same as analyst_isolate_policy_json with the release value instead of the isolation value."
+  value       = data.aws_iam_policy_document.analyst["release"].json
+}
+
+output "isolation_tag_protection_scp_json" {
+  description = "Service control policy (JSON, minified) that denies setting or removing the isolation tag key and the status tags (\"<key>:*\"), at launch too, to every principal but tag_administrator_arns and the Lambda's role. Attach it in AWS Organizations; it does not apply to the management account."
+  value       = local.isolation_tag_protection_scp_json
+
+  precondition {
+    condition     = length(local.isolation_tag_protection_scp_json) <= local.scp_max_characters
+    error_message = "The isolation tag protection SCP takes ${length(local.isolation_tag_protection_scp_json)} characters, more than the ${local.scp_max_characters} AWS Organizations allows: shorten tag_administrator_arns (use ARN patterns)."
+  }
+}

@@ -558,3 +558,28 @@ variable "security_hub_action_description" {
     error_message = "The Security Hub custom action needs a description."
   }
 }
+
+# ---------------------------------------------------------------------------------------------------
+# Permission model (analyst.tf): the analyst policies and the SCP that protects the isolation tag key
+# ---------------------------------------------------------------------------------------------------
+
+variable "tag_administrator_arns" {
+  description = "IAM principal ARNs or ARN patterns (roles or users, * and ? allowed: aws:PrincipalArn with ArnNotLike) of the analysts and responder roles that the isolation_tag_protection_scp_json output lets set or remove the isolation tag key and its status tags (\"<key>:*\"), besides the Lambda's role. Their own IAM policy (analyst_isolate_policy_json, analyst_release_policy_json) still limits what they may set. Empty: only the Lambda."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for arn in var.tag_administrator_arns :
+      can(regex("^arn:(aws[a-z-]*|\\*):iam::([0-9]{12}|\\*):(role|user)/[\\x21-\\x7E]+$", arn))
+    ])
+    error_message = "Each tag administrator must be an IAM role or user ARN or ARN pattern (arn:<partition>:iam::<account>:role/<path><name>, * and ? allowed)."
+  }
+
+  validation {
+    # The SCP lists them twice and must fit in 5120 characters (AWS Organizations' limit).
+    condition     = length(jsonencode(var.tag_administrator_arns)) <= 1500
+    error_message = "The tag administrator ARNs take more than 1500 characters as JSON: the SCP that lists them must fit in 5120 characters (use ARN patterns)."
+  }
+}

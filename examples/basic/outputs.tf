@@ -82,3 +82,18 @@ output "alarm_names" {
   description = "Names of the failure-path alarms, by kind."
   value       = module.ec2_isolation.alarm_names
 }
+
+output "analyst_isolate_policy_json" {
+  description = "IAM policy for analysts who may isolate (the isolation tag key, to the isolation value only)."
+  value       = module.ec2_isolation.analyst_isolate_policy_json
+}
+
+output "analyst_release_policy_json" {
+  description = "IAM policy for analysts who may release (the isolation tag key, to the release value only)."
+  value       = module.ec2_isolation.analyst_release_policy_json
+}
+
+output "isolation_tag_protection_scp_json" {
+  description = "SCP that stops everyone but the Lambda and tag_administrator_arns from writing the isolation tag key."
+  value       = module.ec2_isolation.isolation_tag_protection_scp_json
+}

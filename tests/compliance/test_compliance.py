@@ -47,7 +47,7 @@ SKIPPED_ON_THE_MODULE = {
         for check in ("has a wildcard in its actions", "uses NotAction")
     ),
 }
-# The examples create no SNS topic (the KMS configuration does), so their alarms need no action.
+# examples/basic creates no SNS topic (the KMS configuration does), so its alarms need no action.
 SKIPPED_ON_THE_EXAMPLES = SKIPPED_ON_THE_MODULE | {
     (SNS_ENCRYPTION, "Every SNS topic has a KMS key"),
     (ALARM_ACTIONS, "Every CloudWatch alarm has an alarm action"),
@@ -90,18 +90,24 @@ def statuses(result: compliance.ComplianceRun) -> dict[tuple[str, str], str]:
 def test_every_example_passes_every_feature(
     example_plans: dict[str, Path], terraform_compliance_bin: Path, tmp_path: Path
 ) -> None:
-    """Given the offline plan of each example (no KMS key given), then every scenario that applies passes,
-    and the KMS scenario is left out."""
+    """Given the offline plan of each example, then every scenario that applies passes: on examples/basic (no
+    KMS key given) the KMS scenario is left out; examples/complete (every input set: KMS keys, a topic, alarm
+    actions) runs every feature, and skips only what the module has nothing to check for."""
+    assert set(example_plans) == {"basic", "complete"}
     for name, plan in example_plans.items():
         result = run(plan, terraform_compliance_bin, tmp_path / name)
 
         assert result.ok, f"examples/{name}: {result.summary()}\n{result.output}"
-        assert result.excluded_tags == [compliance.KMS_TAG]
         by_scenario = statuses(result)
-        assert {feature for feature, _ in by_scenario} == FEATURES - {ENCRYPTION}
-        assert {key for key, status in by_scenario.items() if status != compliance.PASSED} == (
-            SKIPPED_ON_THE_EXAMPLES
-        ), result.output
+        skipped = {key for key, status in by_scenario.items() if status != compliance.PASSED}
+        if name == "complete":
+            assert result.excluded_tags == []
+            assert {feature for feature, _ in by_scenario} == FEATURES
+            assert skipped == SKIPPED_ON_THE_MODULE, result.output
+        else:
+            assert result.excluded_tags == [compliance.KMS_TAG]
+            assert {feature for feature, _ in by_scenario} == FEATURES - {ENCRYPTION}
+            assert skipped == SKIPPED_ON_THE_EXAMPLES, result.output
 
 
 def test_a_plan_with_a_kms_key_passes_every_feature(

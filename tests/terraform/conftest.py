@@ -24,6 +24,8 @@ CORES: dict[str, tfcore.TerraformCore] = {core.name: core for core in tfcore.ava
 
 LAMBDA_PACKAGE = tfcli.REPO_ROOT / "lambda" / "dist" / "ec2_isolation.zip"
 EXAMPLE = Path("examples") / "basic"
+#: the example that sets every input of the module
+COMPLETE_EXAMPLE = Path("examples") / "complete"
 
 # A configuration calling the module with every input changed from its default (written into a copy,
 # next to examples/basic so that the module is at ../../).
@@ -72,6 +74,8 @@ module "ec2_isolation" {
   event_target_maximum_event_age_in_seconds = 600
   dead_letter_queue_kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/9abcabcd-12ab-34cd-56ef-1234567890ab"
   alarm_actions                             = ["arn:aws:sns:eu-west-1:123456789012:on-call"]
+
+  tag_administrator_arns = ["arn:aws:iam::123456789012:role/ir/*"]
 }
 
 # The module's notification outputs, for the plan tests to read (a plan shows the root's outputs only).
@@ -89,6 +93,18 @@ output "result_event_detail_types" {
 
 output "alarm_names" {
   value = module.ec2_isolation.alarm_names
+}
+
+output "analyst_isolate_policy_json" {
+  value = module.ec2_isolation.analyst_isolate_policy_json
+}
+
+output "analyst_release_policy_json" {
+  value = module.ec2_isolation.analyst_release_policy_json
+}
+
+output "isolation_tag_protection_scp_json" {
+  value = module.ec2_isolation.isolation_tag_protection_scp_json
 }
 """
 
@@ -227,4 +243,15 @@ def minimal_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     directory.mkdir()
     (directory / "main.tf").write_text(MINIMAL_INPUTS_TF, encoding="utf-8")
     result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
+    return Plan(result.plan, result.sts_actions)
+
+
+@pytest.fixture(scope="session")
+def complete_plan(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The offline plan of examples/complete (every input set), once, on the terraform binary: the other
+    plans already run the module on every core."""
+    workspace = _workspace(tmp_path_factory, "complete", terraform_env)
+    result = tfcli.offline_plan(workspace.root / COMPLETE_EXAMPLE, workspace.env, core=tfcore.BinaryCore())
     return Plan(result.plan, result.sts_actions)

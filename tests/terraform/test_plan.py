@@ -71,6 +71,9 @@ EXPECTED_OUTPUTS = {
     "dead_letter_queue_arn",
     "dead_letter_queue_url",
     "alarm_names",
+    "analyst_isolate_policy_json",
+    "analyst_release_policy_json",
+    "isolation_tag_protection_scp_json",
 }
 
 

@@ -469,3 +469,29 @@ run "security_hub_action_description_empty" {
   variables { security_hub_action_description = "" }
   expect_failures = [var.security_hub_action_description]
 }
+
+# ---- permission model (analyst.tf) -------------------------------------------------------------------
+
+run "tag_administrators_set_to_valid_patterns" {
+  command = plan
+
+  variables {
+    tag_administrator_arns = [
+      "arn:aws:iam::123456789012:role/incident-response/*",
+      "arn:aws-us-gov:iam::*:role/SecurityAnalyst",
+      "arn:aws:iam::123456789012:user/break-glass",
+    ]
+  }
+}
+
+run "tag_administrator_not_an_iam_principal_arn" {
+  command = plan
+  variables { tag_administrator_arns = ["arn:aws:sts::123456789012:assumed-role/analyst/alice"] }
+  expect_failures = [var.tag_administrator_arns]
+}
+
+run "tag_administrators_too_long_for_the_scp" {
+  command = plan
+  variables { tag_administrator_arns = [for i in range(30) : "arn:aws:iam::123456789012:role/incident-response/analyst-${i}"] }
+  expect_failures = [var.tag_administrator_arns]
+}

@@ -1,0 +1,83 @@
+variable "region" {
+  description = "AWS region to deploy the isolation automation to (it handles the instances of this region)."
+  type        = string
+  default     = "eu-west-1"
+}
+
+provider "aws" {
+  region = var.region
+}
+
+# Every input of the module, set (tests/terraform/test_complete_example.py fails when one is missing).
+# The ARNs of keys, topics, boundaries and roles are placeholders: replace 123456789012 and the names
+# with your own.
+module "ec2_isolation" {
+  source = "../../"
+
+  name                          = "ir-quarantine"
+  isolation_tag_key             = "SecurityIsolation"
+  isolation_tag_value           = "Isolate"
+  release_tag_value             = "Release"
+  release_role_path             = "/workloads/"
+  dry_run                       = false
+  isolation_security_group_name = "ir-quarantine-no-traffic"
+
+  # Logs: one year, encrypted with a customer managed key (its policy must allow CloudWatch Logs).
+  log_retention_in_days = 365
+  log_kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  log_level             = "INFO"
+
+  lambda_timeout           = 180
+  lambda_memory_size       = 512
+  lambda_architecture      = "arm64"
+  iam_role_path            = "/security/"
+  permissions_boundary_arn = "arn:aws:iam::123456789012:policy/security-automation-boundary"
+
+  tags = {
+    Project     = "ec2-isolation"
+    Environment = "example"
+    Owner       = "security-operations"
+  }
+
+  # Containment depth: every step on.
+  untrack_connections                     = true
+  untrack_wait_seconds                    = 30
+  revoke_credentials                      = true
+  credential_revocation_role_path         = "/workloads/"
+  protect_from_termination                = true
+  snapshot_volumes                        = true
+  auto_scaling_action                     = "standby"
+  auto_scaling_decrement_desired_capacity = false
+  deregister_from_target_groups           = true
+  disassociate_elastic_ips                = true
+
+  # Keep deletion protection on for a real deployment (the records are the audit trail); this example is
+  # only planned by the tests.
+  record_deletion_protection = true
+
+  # Notifications: a topic the module creates, encrypted with a customer managed key the Lambda may use
+  # (sns_topic_arn would name an existing topic instead).
+  create_sns_topic      = true
+  sns_topic_arn         = null
+  sns_kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+  sns_topic_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+  result_events         = true
+  result_event_source   = "com.example.ir-quarantine"
+
+  # Failure path
+  reserved_concurrent_executions            = 30
+  lambda_maximum_retry_attempts             = 2
+  lambda_maximum_event_age_in_seconds       = 3600
+  event_target_maximum_retry_attempts       = 185
+  event_target_maximum_event_age_in_seconds = 3600
+  dead_letter_queue_kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/9abcabcd-12ab-34cd-56ef-1234567890ab"
+  alarms_enabled                            = true
+  alarm_actions                             = ["arn:aws:sns:eu-west-1:123456789012:on-call"]
+
+  # Permission model: the roles the isolation tag protection SCP lets set the isolation tag (attach
+  # analyst_isolate_policy_json / analyst_release_policy_json to them).
+  tag_administrator_arns = [
+    "arn:aws:iam::123456789012:role/incident-response/*",
+    "arn:aws:iam::123456789012:role/SecurityResponder",
+  ]
+}

@@ -1,0 +1,119 @@
+output "lambda_function_arn" {
+  description = "ARN of the isolation Lambda function."
+  value       = module.ec2_isolation.lambda_function_arn
+}
+
+output "lambda_function_name" {
+  description = "Name of the isolation Lambda function."
+  value       = module.ec2_isolation.lambda_function_name
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the Lambda's execution role."
+  value       = module.ec2_isolation.lambda_role_arn
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule that matches the isolation tag being set on an EC2 instance."
+  value       = module.ec2_isolation.event_rule_arn
+}
+
+output "event_rule_name" {
+  description = "Name of the EventBridge rule that matches the isolation tag being set on an EC2 instance."
+  value       = module.ec2_isolation.event_rule_name
+}
+
+output "log_group_name" {
+  description = "Name of the CloudWatch Logs log group of the Lambda."
+  value       = module.ec2_isolation.log_group_name
+}
+
+output "isolation_role_arn" {
+  description = "ARN of the deny-all IAM role that isolated instances get through the isolation instance profile."
+  value       = module.ec2_isolation.isolation_role_arn
+}
+
+output "isolation_instance_profile_arn" {
+  description = "ARN of the instance profile that replaces the instance profile of isolated instances."
+  value       = module.ec2_isolation.isolation_instance_profile_arn
+}
+
+output "isolation_instance_profile_name" {
+  description = "Name of the instance profile that replaces the instance profile of isolated instances."
+  value       = module.ec2_isolation.isolation_instance_profile_name
+}
+
+output "isolation_security_group_name" {
+  description = "Name of the rule-less security group the Lambda creates in an isolated instance's VPC."
+  value       = module.ec2_isolation.isolation_security_group_name
+}
+
+output "status_tag_prefix" {
+  description = "Prefix of the status tags the Lambda writes on the instances it isolates (\"<isolation tag key>:\")."
+  value       = module.ec2_isolation.status_tag_prefix
+}
+
+output "record_table_name" {
+  description = "Name of the DynamoDB table of isolation records (prior state, lock, audit trail)."
+  value       = module.ec2_isolation.record_table_name
+}
+
+output "record_table_arn" {
+  description = "ARN of the DynamoDB table of isolation records."
+  value       = module.ec2_isolation.record_table_arn
+}
+
+output "responder_cli_environment" {
+  description = "Environment for the responder CLI (python -m ec2_isolation status|isolate|release) to act on this deployment: its tag key and values and its record table, as EC2_ISOLATION_* variables."
+  value       = module.ec2_isolation.responder_cli_environment
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the SNS topic that receives the summary of each isolation, release and failure (the one created, or the one given); null when there is none."
+  value       = module.ec2_isolation.sns_topic_arn
+}
+
+output "result_event_source" {
+  description = "Source of the result events the Lambda puts on the default EventBridge bus; null when result events are off."
+  value       = module.ec2_isolation.result_event_source
+}
+
+output "result_event_detail_types" {
+  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
+  value       = module.ec2_isolation.result_event_detail_types
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the SQS dead-letter queue: the isolation events that still failed after Lambda's retries (on-failure destination records) and those EventBridge could not deliver to the function."
+  value       = module.ec2_isolation.dead_letter_queue_arn
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the SQS dead-letter queue, to read and redrive the failed isolations (aws sqs receive-message --queue-url ...)."
+  value       = module.ec2_isolation.dead_letter_queue_url
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms of the failure path, by kind (errors, throttles, destination_delivery_failures, dead_letters); empty when alarms_enabled is false."
+  value       = module.ec2_isolation.alarm_names
+}
+
+output "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms of the failure path, by kind; empty when alarms_enabled is false."
+  value       = module.ec2_isolation.alarm_arns
+}
+
+output "analyst_isolate_policy_json" {
+  description = "IAM policy (JSON) for analysts who may isolate: ec2:CreateTags of the isolation tag key, alone, to the isolation value only, on this account's instances in this region; the reads of the responder CLI (status) and of the record table; never removing the key or writing a status tag."
+  value       = module.ec2_isolation.analyst_isolate_policy_json
+}
+
+output "analyst_release_policy_json" {
+  description = "IAM policy (JSON) for analysts who may release (a separate privilege): the same as analyst_isolate_policy_json with the release value instead of the isolation value."
+  value       = module.ec2_isolation.analyst_release_policy_json
+}
+
+output "isolation_tag_protection_scp_json" {
+  description = "Service control policy (JSON, minified) that denies setting or removing the isolation tag key and the status tags (\"<key>:*\"), at launch too, to every principal but tag_administrator_arns and the Lambda's role. Attach it in AWS Organizations; it does not apply to the management account."
+  value       = module.ec2_isolation.isolation_tag_protection_scp_json
+}
