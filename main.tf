@@ -180,6 +180,12 @@ resource "aws_lambda_function" "this" {
       # Notifications (notifications.tf); "" sends none
       SNS_TOPIC_ARN       = local.sns_topic_arn == null ? "" : local.sns_topic_arn
       RESULT_EVENT_SOURCE = var.result_events ? var.result_event_source : ""
+      # Organization (organization.tf): the member accounts the function may act in ("" for none), the
+      # executor role it assumes there (with its path) and the external ID it passes ("" for none).
+      MEMBER_ACCOUNT_IDS   = join(",", var.member_account_ids)
+      ORGANIZATION_ID      = var.organization_id == null ? "" : var.organization_id
+      EXECUTOR_ROLE_NAME   = "${var.iam_role_path}${local.executor_role_name}"
+      EXECUTOR_EXTERNAL_ID = var.executor_external_id == null ? "" : var.executor_external_id
     }
   }
 
