@@ -270,7 +270,8 @@ def override_provider_offline_tf(
     for alias in aliases:
         # An aliased provider keeps its own region (a multi-region layout).
         text += "\n" + _override_block(endpoint_url=endpoint_url, services=services, region=None, alias=alias)
-    return "# Written by tools/tfcli.py: offline provider settings for tests. Never commit this file.\n" + text
+    header = "# Written by tools/tfcli.py: offline provider settings for tests. Never commit this file.\n"
+    return header + text
 
 
 def _override_block(
