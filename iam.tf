@@ -28,6 +28,13 @@ resource "aws_iam_role" "lambda" {
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume_role.json
   permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags
+
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.lambda_role_arn
+      error_message = "The Lambda role ARN ${self.arn} differs from the one member accounts' executor roles trust (${local.lambda_role_arn})."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "lambda" {

@@ -134,7 +134,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:The dead-letter queue is the on-failure destination of aws_lambda_function_event_invoke_config.this (failure.tf), not dead_letter_config: its records carry the error and the retry count besides the event, and both together would send each failure twice.
   #checkov:skip=CKV_AWS_117:Not in a VPC on purpose: the function calls only AWS APIs (EC2, IAM PassRole, CloudWatch Logs) and serves nothing, so a VPC would add NAT or endpoints and no protection.
   #checkov:skip=CKV_AWS_272:No code signing: the package is built reproducibly from this repository and deployed by Terraform from a local file; code signing needs an AWS Signer profile and signed S3 artifacts.
-  #checkov:skip=CKV_AWS_173:No customer-managed key for the environment: it holds only tag names, a log level and ARNs (no secret), and Lambda encrypts it at rest with an AWS managed key.
+  #checkov:skip=CKV_AWS_173:No customer-managed key for the environment: it holds only tag names, a log level, ARNs and account ids, and the optional executor external ID (which AWS does not treat as a secret), and Lambda encrypts it at rest with an AWS managed key.
   #checkov:skip=CKV_AWS_50:No X-Ray active tracing: the handler logs one JSON line per step with the event and instance ids, and tracing would need X-Ray write permissions in the least-privilege role.
   function_name    = var.name
   description      = "Isolates the EC2 instances an analyst tags with ${var.isolation_tag_key}."
@@ -181,6 +181,12 @@ resource "aws_lambda_function" "this" {
       # Notifications (notifications.tf); "" sends none
       SNS_TOPIC_ARN       = local.sns_topic_arn == null ? "" : local.sns_topic_arn
       RESULT_EVENT_SOURCE = var.result_events ? var.result_event_source : ""
+      # Organization (organization.tf): the member accounts the function may act in ("" for none), the
+      # executor role it assumes there (with its path) and the external ID it passes ("" for none).
+      MEMBER_ACCOUNT_IDS   = join(",", var.member_account_ids)
+      ORGANIZATION_ID      = var.organization_id == null ? "" : var.organization_id
+      EXECUTOR_ROLE_NAME   = "${var.iam_role_path}${local.executor_role_name}"
+      EXECUTOR_EXTERNAL_ID = var.executor_external_id == null ? "" : var.executor_external_id
     }, local.trigger_environment)
   }
 

@@ -127,3 +127,28 @@ output "isolation_tag_protection_scp_json" {
     error_message = "The isolation tag protection SCP takes ${length(local.isolation_tag_protection_scp_json)} characters, more than the ${local.scp_max_characters} AWS Organizations allows: shorten tag_administrator_arns (use ARN patterns)."
   }
 }
+
+output "event_bus_arn" {
+  description = "ARN of this account's default event bus: where member accounts forward their isolation tag events (modules/member central_event_bus_arn)."
+  value       = local.default_event_bus_arn
+}
+
+output "executor_role_name" {
+  description = "Name of the executor role the function assumes in member accounts (modules/member creates it as \"<name>-executor\")."
+  value       = local.executor_role_name
+}
+
+output "member_module_inputs" {
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, and organization_id."
+  value = {
+    central_account_id      = local.account_id
+    central_event_bus_arn   = local.default_event_bus_arn
+    central_lambda_role_arn = local.lambda_role_arn
+    name                    = var.name
+    iam_role_path           = var.iam_role_path
+    isolation_tag_key       = var.isolation_tag_key
+    isolation_tag_value     = var.isolation_tag_value
+    release_tag_value       = var.release_tag_value
+    organization_id         = var.organization_id
+  }
+}

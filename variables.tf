@@ -583,3 +583,55 @@ variable "tag_administrator_arns" {
     error_message = "The tag administrator ARNs take more than 1500 characters as JSON: the SCP that lists them must fit in 5120 characters (use ARN patterns)."
   }
 }
+
+# ---------------------------------------------------------------------------------------------------
+# Organization layout (organization.tf, modules/member): member accounts forward their tag events to
+# this account's default bus, and the function assumes their executor role. Nothing is created while
+# neither member_account_ids nor organization_id is set.
+# ---------------------------------------------------------------------------------------------------
+
+variable "member_account_ids" {
+  description = "IDs of the member accounts whose isolation tag events this deployment accepts on its default event bus and whose executor role the function may assume (modules/member). Empty, with organization_id null, keeps the deployment single-account. With organization_id too, an account must be listed and in the organization."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.member_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "Each member account ID must be 12 digits."
+  }
+}
+
+variable "organization_id" {
+  description = "ID of the AWS Organization (o-...) whose member accounts may forward isolation tag events to this deployment's default event bus (aws:PrincipalOrgID) and whose executor roles the function may assume (aws:ResourceOrgID). Null: only member_account_ids."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "The organization ID must look like o-abcd123456 (\"o-\" and 10 to 32 lowercase letters or digits)."
+  }
+}
+
+variable "executor_role_name" {
+  description = "Name of the executor role modules/member creates in each member account, which the function assumes there (under iam_role_path). Defaults to \"<name>-executor\"; must match the member module's."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.executor_role_name == null || can(regex("^[\\w+=,.@-]{1,64}$", var.executor_role_name))
+    error_message = "The executor role name must be 1 to 64 characters of letters, digits and + = , . @ _ -."
+  }
+}
+
+variable "executor_external_id" {
+  description = "External ID the function passes when it assumes a member account's executor role (sts:ExternalId in the role's trust policy, modules/member external_id). Null passes none."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.executor_external_id == null || (length(coalesce(var.executor_external_id, "-")) <= 1224 && can(regex("^[\\w+=,.@:/-]{2,}$", var.executor_external_id)))
+    error_message = "The external ID must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -."
+  }
+}

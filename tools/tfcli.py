@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -255,17 +256,30 @@ def override_provider_offline_tf(
     endpoint_url: str | None = None,
     services: Sequence[str] = ENDPOINT_SERVICES,
     region: str | None = None,
+    aliases: Sequence[str] = (),
 ) -> str:
     """The text of a ``*_override.tf`` that makes the configuration's ``provider "aws"`` work offline.
 
     Fake static credentials and no credential, account-id, metadata or region check. With
     ``endpoint_url``, the API calls of ``services`` go to that URL (a moto server, `StsStub`, ...),
     and S3 uses path-style addressing. Terraform merges this into the existing (default, unaliased)
-    provider block, so it must only be written into a copy of a configuration that has one.
+    provider block, so it must only be written into a copy of a configuration that has one; each of
+    ``aliases`` gets the same settings in a block of its own, merged into the aliased block.
     """
+    text = _override_block(endpoint_url=endpoint_url, services=services, region=region, alias=None)
+    for alias in aliases:
+        # An aliased provider keeps its own region (a multi-region layout).
+        text += "\n" + _override_block(endpoint_url=endpoint_url, services=services, region=None, alias=alias)
+    header = "# Written by tools/tfcli.py: offline provider settings for tests. Never commit this file.\n"
+    return header + text
+
+
+def _override_block(
+    *, endpoint_url: str | None, services: Sequence[str], region: str | None, alias: str | None
+) -> str:
     lines = [
-        "# Written by tools/tfcli.py: offline provider settings for tests. Never commit this file.",
         'provider "aws" {',
+        *([f"  alias                       = {_hcl_string(alias)}"] if alias is not None else []),
         f"  access_key                  = {_hcl_string(FAKE_ACCESS_KEY)}",
         f"  secret_key                  = {_hcl_string(FAKE_SECRET_KEY)}",
         "  skip_credentials_validation = true",
@@ -288,6 +302,21 @@ def override_provider_offline_tf(
     return "\n".join(lines) + "\n"
 
 
+_PROVIDER_BLOCK: Final = re.compile(r'^provider\s+"aws"\s*\{(.*?)^\}', re.MULTILINE | re.DOTALL)
+_ALIAS: Final = re.compile(r'^\s*alias\s*=\s*"([^"]+)"', re.MULTILINE)
+
+
+def provider_aliases(config_dir: Path) -> list[str]:
+    """The aliases of the ``provider "aws"`` blocks in the ``.tf`` files of ``config_dir`` (not overrides)."""
+    aliases: set[str] = set()
+    for path in sorted(config_dir.glob("*.tf")):
+        if path.name.endswith("_override.tf") or path.name == "override.tf":
+            continue
+        for block in _PROVIDER_BLOCK.finditer(path.read_text(encoding="utf-8")):
+            aliases.update(_ALIAS.findall(block.group(1)))
+    return sorted(aliases)
+
+
 def write_provider_override(
     config_dir: Path,
     *,
@@ -297,13 +326,16 @@ def write_provider_override(
 ) -> Path:
     """Write `override_provider_offline_tf` as ``<config_dir>/provider_offline_override.tf``.
 
+    Every aliased ``provider "aws"`` block of the configuration (`provider_aliases`) is overridden too.
     Refuses to write inside this repository: the override belongs in a copy (`copy_module_tree`).
     """
     config_dir = config_dir.resolve()
     if config_dir.is_relative_to(REPO_ROOT):
         raise ValueError(f"refusing to write a provider override into the repository ({config_dir})")
     path = config_dir / "provider_offline_override.tf"
-    text = override_provider_offline_tf(endpoint_url=endpoint_url, services=services, region=region)
+    text = override_provider_offline_tf(
+        endpoint_url=endpoint_url, services=services, region=region, aliases=provider_aliases(config_dir)
+    )
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -80,4 +80,11 @@ module "ec2_isolation" {
     "arn:aws:iam::123456789012:role/incident-response/*",
     "arn:aws:iam::123456789012:role/SecurityResponder",
   ]
+
+  # Organization layout (examples/organization shows the member side): the member accounts whose
+  # forwarded events this function serves, and the executor role it assumes there.
+  member_account_ids   = ["210987654321", "310987654321"]
+  organization_id      = "o-exampleorg1"
+  executor_role_name   = "ir-quarantine-executor"
+  executor_external_id = "ir-quarantine-isolation"
 }

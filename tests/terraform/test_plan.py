@@ -201,6 +201,10 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "DISASSOCIATE_ELASTIC_IPS": "false",
         "SNS_TOPIC_ARN": "",
         "RESULT_EVENT_SOURCE": "ec2-isolation",
+        "MEMBER_ACCOUNT_IDS": "",
+        "ORGANIZATION_ID": "",
+        "EXECUTOR_ROLE_NAME": "/ec2-isolation-executor",
+        "EXECUTOR_EXTERNAL_ID": "",
     }
 
 
@@ -513,6 +517,10 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "DISASSOCIATE_ELASTIC_IPS": "true",
         "SNS_TOPIC_ARN": f"arn:aws:sns:eu-west-1:{ACCOUNT}:ir-quarantine",
         "RESULT_EVENT_SOURCE": "com.example.ir-quarantine",
+        "MEMBER_ACCOUNT_IDS": "",
+        "ORGANIZATION_ID": "",
+        "EXECUTOR_ROLE_NAME": "/security/ir-quarantine-executor",
+        "EXECUTOR_EXTERNAL_ID": "",
     }
 
 

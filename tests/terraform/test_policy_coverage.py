@@ -17,7 +17,7 @@ import pytest
 
 from ec2_isolation.steps import STEP_ACTIONS, required_actions
 from tests.fixtures.iam_calls import RECORD_ENV, SESSION, CallLog
-from tests.terraform.plan import Plan, as_set
+from tests.terraform.plan import MODULE, Plan, as_set
 from tools.tfcli import REPO_ROOT
 
 pytestmark = [pytest.mark.terraform, pytest.mark.after_unit_tests]
@@ -48,13 +48,19 @@ def calls(whole_unit_suite_in_session: bool, tmp_path_factory: pytest.TempPathFa
 
 
 def granted(plan: Plan) -> set[str]:
-    """The actions the execution role allows (the Denies only keep iam:PutRolePolicy off its own roles and
-    iam:PassRole off the Lambda's role)."""
-    policy = plan.policy("aws_iam_role_policy.lambda")
-    denies = [statement for statement in policy["Statement"] if statement["Effect"] != "Allow"]
+    """The actions the execution role's policies allow (the Denies only keep iam:PutRolePolicy off its own
+    roles and iam:PassRole off the Lambda's role)."""
+    statements = list(plan.policy("aws_iam_role_policy.lambda")["Statement"])
+    # With member accounts or an organization, the role's second policy lets it assume their executor role.
+    if f"{MODULE}.{ASSUME_EXECUTOR}" in plan.resource_changes:
+        statements += plan.policy(ASSUME_EXECUTOR)["Statement"]
+    denies = [statement for statement in statements if statement["Effect"] != "Allow"]
     assert all(as_set(statement["Action"]) <= {"iam:PutRolePolicy", "iam:PassRole"} for statement in denies)
-    allows = [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+    allows = [statement for statement in statements if statement["Effect"] == "Allow"]
     return set().union(*(as_set(statement["Action"]) for statement in allows))
+
+
+ASSUME_EXECUTOR = "aws_iam_role_policy.assume_executor[0]"
 
 
 #: actions granted only when a switch is off by default (examples/basic) or set otherwise
@@ -71,7 +77,7 @@ DEFAULT_OFF = frozenset(
     }
 )
 #: the custom plan puts instances in standby instead of detaching them
-CUSTOM_OFF = frozenset({"autoscaling:DetachInstances", "autoscaling:AttachInstances"})
+CUSTOM_OFF = frozenset({"autoscaling:DetachInstances", "autoscaling:AttachInstances", "sts:AssumeRole"})
 
 
 def test_no_action_is_a_wildcard(example_plan: Plan, custom_plan: Plan) -> None:
@@ -79,11 +85,20 @@ def test_no_action_is_a_wildcard(example_plan: Plan, custom_plan: Plan) -> None:
 
 
 def test_every_call_the_handler_makes_is_granted(
-    example_plan: Plan, custom_plan: Plan, calls: CallLog
+    example_plan: Plan, custom_plan: Plan, complete_plan: Plan, calls: CallLog
 ) -> None:
-    """The unit tests run every switch: each call is granted by the plan whose switches allow it."""
+    """The unit tests run every switch: each call is granted by the plan whose switches allow it
+    (examples/complete configures member accounts: the executor role's sts:AssumeRole)."""
     assert calls.actions(), "no call was recorded"
-    assert calls.actions() - (granted(example_plan) | granted(custom_plan)) == set()
+    everything = granted(example_plan) | granted(custom_plan) | granted(complete_plan)
+    assert calls.actions() - everything == set()
+
+
+def test_the_executor_role_is_assumed_only_where_member_accounts_are_configured(
+    example_plan: Plan, complete_plan: Plan
+) -> None:
+    assert "sts:AssumeRole" not in granted(example_plan)
+    assert "sts:AssumeRole" in granted(complete_plan)
 
 
 def test_every_grant_is_used_by_the_handler(example_plan: Plan, custom_plan: Plan, calls: CallLog) -> None:

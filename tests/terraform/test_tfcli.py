@@ -268,6 +268,33 @@ def test_offline_override_rejects_unknown_services() -> None:
         tfcli.override_provider_offline_tf(endpoint_url="http://127.0.0.1:1", services=["cloudwatchevents"])
 
 
+def test_offline_override_covers_every_aliased_provider(tmp_path: Path) -> None:
+    """Given a configuration with aliased aws providers (multi-account, multi-region), when the override
+    is written, then each alias gets the offline settings too, and keeps its own region."""
+    (tmp_path / "main.tf").write_text(
+        'provider "aws" {\n  region = "us-east-1"\n}\n\n'
+        'provider "aws" {\n  alias  = "member_a"\n  region = "eu-west-1"\n}\n\n'
+        'provider "aws" {\n  region = "eu-central-1"\n  alias  = "member_b"\n}\n',
+        encoding="utf-8",
+    )
+
+    assert tfcli.provider_aliases(tmp_path) == ["member_a", "member_b"]
+    text = tfcli.write_provider_override(
+        tmp_path, endpoint_url="http://127.0.0.1:1", services=["sts"], region="us-west-2"
+    ).read_text()
+
+    blocks = text.split('provider "aws" {')[1:]
+    assert len(blocks) == 3
+    assert "alias" not in blocks[0] and 'region                      = "us-west-2"' in blocks[0]
+    for alias, block in zip(["member_a", "member_b"], blocks[1:], strict=True):
+        assert f'alias                       = "{alias}"' in block
+        assert "skip_credentials_validation = true" in block
+        assert 'sts = "http://127.0.0.1:1"' in block
+        assert "  region " not in block
+    # the override itself is not read back as a configuration with aliases
+    assert tfcli.provider_aliases(tmp_path) == ["member_a", "member_b"]
+
+
 def test_override_is_written_into_copies_never_into_the_repository(tmp_path: Path) -> None:
     path = tfcli.write_provider_override(tmp_path)
 

@@ -495,3 +495,46 @@ run "tag_administrators_too_long_for_the_scp" {
   variables { tag_administrator_arns = [for i in range(30) : "arn:aws:iam::123456789012:role/incident-response/analyst-${i}"] }
   expect_failures = [var.tag_administrator_arns]
 }
+
+run "member_account_id_not_12_digits" {
+  command = plan
+  variables { member_account_ids = ["111111111111", "12345"] }
+  expect_failures = [var.member_account_ids]
+}
+
+run "organization_id_without_prefix" {
+  command = plan
+  variables { organization_id = "a1b2c3d4e5" }
+  expect_failures = [var.organization_id]
+}
+
+run "executor_role_name_with_a_slash" {
+  command = plan
+  variables { executor_role_name = "security/executor" }
+  expect_failures = [var.executor_role_name]
+}
+
+run "executor_external_id_too_short" {
+  command = plan
+  variables { executor_external_id = "x" }
+  expect_failures = [var.executor_external_id]
+}
+
+run "organization_inputs_create_the_bus_policy_and_the_assume_grant" {
+  command = plan
+  variables {
+    member_account_ids   = ["111111111111"]
+    organization_id      = "o-a1b2c3d4e5"
+    executor_external_id = "ir-2026"
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_event_bus_policy.organization) == 1 && length(aws_iam_role_policy.assume_executor) == 1
+    error_message = "The organization inputs create the bus policy and the assume grant."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["MEMBER_ACCOUNT_IDS"] == "111111111111"
+    error_message = "The member accounts reach the function."
+  }
+}

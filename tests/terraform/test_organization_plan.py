@@ -1,0 +1,252 @@
+"""The organization layout (examples/organization): a central deployment in the security account and
+modules/member in two member accounts x two regions, planned once, offline, on the terraform binary.
+
+Offline, every provider alias answers GetCallerIdentity with the same fake account (the STS stub), so
+the member resources' own ARNs carry that account; the member account IDs the central deployment
+accepts come from the example's variables.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.terraform.conftest import Workspace
+from tests.terraform.plan import Plan, as_set, statements_by_sid
+from tools import tfcli, tfcore
+
+pytestmark = pytest.mark.terraform
+
+EXAMPLE = Path("examples") / "organization"
+ACCOUNT = tfcli.FAKE_ACCOUNT_ID
+MEMBER_ACCOUNTS = {"111111111111", "222222222222"}
+ORGANIZATION = "o-a1b2c3d4e5"
+EXTERNAL_ID = "ec2-isolation-example"
+CENTRAL_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+CENTRAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda"
+MEMBERS = {
+    # module name: (region, creates the account's IAM)
+    "workloads_a_primary": ("us-east-1", True),
+    "workloads_a_secondary": ("eu-west-1", False),
+    "workloads_b_primary": ("us-east-1", True),
+    "workloads_b_secondary": ("eu-west-1", False),
+}
+MEMBER_IAM = {
+    "aws_iam_role.executor[0]",
+    "aws_iam_role_policy.executor[0]",
+    "aws_iam_role.forwarder[0]",
+    "aws_iam_role_policy.forwarder[0]",
+    "aws_iam_role.isolation[0]",
+    "aws_iam_role_policy.isolation[0]",
+    "aws_iam_instance_profile.isolation[0]",
+}
+MEMBER_REGIONAL = {
+    "aws_cloudwatch_event_rule.forward",
+    "aws_cloudwatch_event_target.forward",
+    "aws_sqs_queue.dead_letter",
+}
+#: statements of the central function's policy that stay with it: the executor does not need them
+CENTRAL_ONLY_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "sqs:SendMessage",
+    "events:PutEvents",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+}
+
+
+@pytest.fixture(scope="module")
+def org_plan(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The offline plan of examples/organization (the terraform binary only: the layout is the same)."""
+    workspace = Workspace(
+        tfcli.copy_module_tree(tmp_path_factory.mktemp("organization") / "module"), terraform_env
+    )
+    result = tfcli.offline_plan(workspace.root / EXAMPLE, workspace.env, core=tfcore.BinaryCore())
+    return Plan(result.plan, result.sts_actions)
+
+
+def after(plan: Plan, module: str, address: str) -> dict[str, Any]:
+    full = f"module.{module}.{address}"
+    changes = plan.resource_changes
+    assert full in changes, f"{full} is not planned; planned: {sorted(changes)}"
+    value: dict[str, Any] = changes[full]["change"]["after"]
+    return value
+
+
+def policy(plan: Plan, module: str, address: str, attribute: str = "policy") -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(after(plan, module, address)[attribute])
+    return document
+
+
+def actions(document: dict[str, Any], effect: str = "Allow") -> set[str]:
+    return {
+        action
+        for statement in document["Statement"]
+        if statement["Effect"] == effect
+        for action in as_set(statement["Action"])
+    }
+
+
+def test_plan_is_offline_and_complete(org_plan: Plan) -> None:
+    """Given five providers (one per account and region, aliased), when planned offline, then the plan is
+    complete and the only API calls were GetCallerIdentity on the stub."""
+    assert org_plan.data["complete"] is True
+    assert set(org_plan.sts_actions) == {"GetCallerIdentity"}
+
+
+def test_iam_is_created_once_per_account(org_plan: Plan) -> None:
+    """Given create_iam in one region per account, then each member instance plans its regional
+    resources, and only the create_iam ones the account's IAM."""
+    changes = set(org_plan.resource_changes)
+    for module, (_, creates_iam) in MEMBERS.items():
+        planned = {
+            address.removeprefix(f"module.{module}.")
+            for address in changes
+            if address.startswith(f"module.{module}.")
+        }
+        assert planned == MEMBER_REGIONAL | (MEMBER_IAM if creates_iam else set()), module
+
+
+def test_member_rules_match_exactly_what_the_central_rule_matches(org_plan: Plan) -> None:
+    """Then every forwarding rule's pattern is the central rule's pattern."""
+    central = json.loads(after(org_plan, "ec2_isolation", "aws_cloudwatch_event_rule.this")["event_pattern"])
+    assert central["detail"]["tags"] == {"SecurityIsolation": ["Isolate", "Release"]}
+    for module in MEMBERS:
+        assert (
+            json.loads(after(org_plan, module, "aws_cloudwatch_event_rule.forward")["event_pattern"])
+            == central
+        )
+
+
+def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan: Plan) -> None:
+    """Then each target is the central bus, with the forwarding role, retries and a dead-letter queue;
+    the role may only PutEvents on that bus and only EventBridge (this account's rule) assumes it."""
+    for module, (region, _) in MEMBERS.items():
+        target = after(org_plan, module, "aws_cloudwatch_event_target.forward")
+        assert target["arn"] == CENTRAL_BUS
+        assert target["role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-forwarder"
+        assert target["retry_policy"] == [
+            {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400}
+        ]
+        queue = after(org_plan, module, "aws_sqs_queue.dead_letter")
+        assert queue["sqs_managed_sse_enabled"] is True
+        (statement,) = json.loads(queue["policy"])["Statement"]
+        assert statement["Condition"] == {
+            "ArnEquals": {
+                "aws:SourceArn": f"arn:aws:events:{region}:{ACCOUNT}:rule/ec2-isolation-forward-isolation-tag"
+            }
+        }
+    for module in ("workloads_a_primary", "workloads_b_primary"):
+        (grant,) = policy(org_plan, module, "aws_iam_role_policy.forwarder[0]")["Statement"]
+        assert (grant["Effect"], grant["Action"], grant["Resource"]) == (
+            "Allow",
+            "events:PutEvents",
+            CENTRAL_BUS,
+        )
+        (trust,) = policy(org_plan, module, "aws_iam_role.forwarder[0]", "assume_role_policy")["Statement"]
+        assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+def test_executor_trusts_only_the_central_function_role(org_plan: Plan) -> None:
+    """Then the executor role's trust names exactly the central function's role, with the external id
+    and the organization as conditions."""
+    for module in ("workloads_a_primary", "workloads_b_primary"):
+        (trust,) = policy(org_plan, module, "aws_iam_role.executor[0]", "assume_role_policy")["Statement"]
+        assert trust["Effect"] == "Allow"
+        assert trust["Action"] == "sts:AssumeRole"
+        assert trust["Principal"] == {"AWS": CENTRAL_ROLE}
+        assert trust["Condition"] == {
+            "StringEquals": {"sts:ExternalId": EXTERNAL_ID, "aws:PrincipalOrgID": ORGANIZATION}
+        }
+        assert after(org_plan, module, "aws_iam_role.executor[0]")["name"] == "ec2-isolation-executor"
+
+
+def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -> None:
+    """Then the executor may do what the central function's isolation steps do, and nothing else: the
+    same allowed and denied actions, minus the central-only ones (logs, queue, bus, record table), and
+    the same statements by Sid."""
+    central = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.lambda")
+    central_sids = {
+        sid
+        for sid, statement in statements_by_sid(central).items()
+        if not as_set(statement["Action"]) <= CENTRAL_ONLY_ACTIONS
+    }
+    for module in ("workloads_a_primary", "workloads_b_primary"):
+        executor = policy(org_plan, module, "aws_iam_role_policy.executor[0]")
+        assert actions(executor) == actions(central) - CENTRAL_ONLY_ACTIONS
+        assert actions(executor, "Deny") == actions(central, "Deny")
+        assert set(statements_by_sid(executor)) == central_sids
+        assert actions(executor) & CENTRAL_ONLY_ACTIONS == set()
+        # the executor acts in this account and the example's two regions only
+        moves = statements_by_sid(executor)["MoveEnis"]
+        assert {arn.split(":")[3] for arn in as_set(moves["Resource"])} == {"us-east-1", "eu-west-1"}
+        assert {arn.split(":")[4] for arn in as_set(moves["Resource"])} == {ACCOUNT}
+
+
+def test_isolation_profile_follows_the_naming_convention(org_plan: Plan) -> None:
+    """Then each account's isolation profile has the central one's name and path, around a deny-all role."""
+    central = after(org_plan, "ec2_isolation", "aws_iam_instance_profile.isolation")
+    for module in ("workloads_a_primary", "workloads_b_primary"):
+        profile = after(org_plan, module, "aws_iam_instance_profile.isolation[0]")
+        assert (
+            (profile["name"], profile["path"])
+            == (central["name"], central["path"])
+            == ("ec2-isolation-isolation", "/")
+        )
+        (deny,) = policy(org_plan, module, "aws_iam_role_policy.isolation[0]")["Statement"]
+        assert (deny["Effect"], deny["Action"], deny["Resource"]) == ("Deny", "*", "*")
+
+
+def test_bus_policy_accepts_only_the_member_accounts_of_the_organization(org_plan: Plan) -> None:
+    """Then the default bus accepts the tag events of the listed accounts, in the organization, and
+    nothing else."""
+    bus = after(org_plan, "ec2_isolation", "aws_cloudwatch_event_bus_policy.organization[0]")
+    assert bus["event_bus_name"] == "default"
+    (statement,) = json.loads(bus["policy"])["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == CENTRAL_BUS
+    assert as_set(statement["Principal"]["AWS"]) == {
+        f"arn:aws:iam::{account}:root" for account in MEMBER_ACCOUNTS
+    }
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:PrincipalOrgID": ORGANIZATION,
+            "events:source": "aws.tag",
+            "events:detail-type": "Tag Change on Resource",
+        }
+    }
+
+
+def test_function_may_assume_only_member_executor_roles(org_plan: Plan) -> None:
+    """Then the function may assume the executor role by name, in the member accounts of the organization
+    only, and its environment names them for the handler."""
+    (statement,) = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.assume_executor[0]")["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "sts:AssumeRole")
+    assert statement["Resource"] == "arn:aws:iam::*:role/ec2-isolation-executor"
+    condition = statement["Condition"]["StringEquals"]
+    assert as_set(condition["aws:ResourceAccount"]) == MEMBER_ACCOUNTS
+    assert condition["aws:ResourceOrgID"] == ORGANIZATION
+    central = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.lambda")
+    assert "sts:AssumeRole" not in actions(central)
+    (environment,) = after(org_plan, "ec2_isolation", "aws_lambda_function.this")["environment"]
+    variables = environment["variables"]
+    assert set(variables["MEMBER_ACCOUNT_IDS"].split(",")) == MEMBER_ACCOUNTS
+    assert variables["ORGANIZATION_ID"] == ORGANIZATION
+    assert variables["EXECUTOR_ROLE_NAME"] == "/ec2-isolation-executor"
+    assert variables["EXECUTOR_EXTERNAL_ID"] == EXTERNAL_ID
+
+
+def test_single_account_deployment_creates_nothing_of_the_organization(example_plan: Plan) -> None:
+    """Given no organization input (examples/basic), then no bus policy and no assume grant is planned."""
+    assert not any(
+        "event_bus_policy" in address or "assume_executor" in address
+        for address in example_plan.resource_changes
+    )
