@@ -81,6 +81,15 @@ module "ec2_isolation" {
     "arn:aws:iam::123456789012:role/SecurityResponder",
   ]
 
+  # More triggers: GuardDuty findings about an instance, and a Security Hub custom action.
+  guardduty_trigger_enabled       = true
+  guardduty_minimum_severity      = 7
+  guardduty_finding_types         = ["UnauthorizedAccess:EC2/SSHBruteForce", "CryptoCurrency:EC2/BitcoinTool.B!DNS"]
+  security_hub_action_enabled     = true
+  security_hub_action_name        = "Isolate instance"
+  security_hub_action_identifier  = "IsolateInstance"
+  security_hub_action_description = "Isolate the EC2 instances of the selected findings."
+
   # Organization layout (examples/organization shows the member side): the member accounts whose
   # forwarded events this function serves, and the executor role it assumes there.
   member_account_ids   = ["210987654321", "310987654321"]

@@ -117,3 +117,18 @@ output "isolation_tag_protection_scp_json" {
   description = "Service control policy (JSON, minified) that denies setting or removing the isolation tag key and the status tags (\"<key>:*\"), at launch too, to every principal but tag_administrator_arns and the Lambda's role. Attach it in AWS Organizations; it does not apply to the management account."
   value       = module.ec2_isolation.isolation_tag_protection_scp_json
 }
+
+output "event_bus_arn" {
+  description = "ARN of this account's default event bus: where member accounts forward their isolation tag events (modules/member central_event_bus_arn)."
+  value       = module.ec2_isolation.event_bus_arn
+}
+
+output "executor_role_name" {
+  description = "Name of the executor role the function assumes in member accounts (modules/member creates it as \"<name>-executor\")."
+  value       = module.ec2_isolation.executor_role_name
+}
+
+output "member_module_inputs" {
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, and organization_id."
+  value       = module.ec2_isolation.member_module_inputs
+}

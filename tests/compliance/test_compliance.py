@@ -90,17 +90,23 @@ def statuses(result: compliance.ComplianceRun) -> dict[tuple[str, str], str]:
 def test_every_example_passes_every_feature(
     example_plans: dict[str, Path], terraform_compliance_bin: Path, tmp_path: Path
 ) -> None:
-    """Given the offline plan of each example, then every scenario that applies passes: on examples/basic (no
-    KMS key given) the KMS scenario is left out; examples/complete (every input set: KMS keys, a topic, alarm
-    actions) runs every feature, and skips only what the module has nothing to check for."""
-    assert set(example_plans) == {"basic", "complete"}
+    """Given the offline plan of each example, then every scenario that applies passes: on examples/basic and
+    examples/organization (no KMS key given) the KMS scenario is left out; examples/complete (every input
+    set: KMS keys, a topic, alarm actions) runs every feature, and skips only what the module has nothing to
+    check for."""
+    assert set(example_plans) == {"basic", "complete", "organization"}
     for name, plan in example_plans.items():
         result = run(plan, terraform_compliance_bin, tmp_path / name)
 
         assert result.ok, f"examples/{name}: {result.summary()}\n{result.output}"
         by_scenario = statuses(result)
         skipped = {key for key, status in by_scenario.items() if status != compliance.PASSED}
-        if name == "complete":
+        if name == "organization":
+            # the central module and the member modules: no KMS key given, every other feature passes
+            assert result.excluded_tags == [compliance.KMS_TAG]
+            assert {feature for feature, _ in by_scenario} == FEATURES - {ENCRYPTION}
+            assert skipped == SKIPPED_ON_THE_EXAMPLES, result.output
+        elif name == "complete":
             assert result.excluded_tags == []
             assert {feature for feature, _ in by_scenario} == FEATURES
             assert skipped == SKIPPED_ON_THE_MODULE, result.output
