@@ -306,11 +306,16 @@ def fleet(ec2: Any, network: Network, launch: Launch, app_profile_arn: str) -> d
     secondary_ip = next(n for n in instance["NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 1)[
         "PrivateIpAddress"
     ]
+    # another host's address in the same IP target group: one that is not the instance's (moto picks the
+    # instance's addresses at random in the subnet)
+    own = {a["PrivateIpAddress"] for n in instance["NetworkInterfaces"] for a in n["PrivateIpAddresses"]}
+    other_ip = next(f"10.0.1.{host}" for host in range(250, 255) if f"10.0.1.{host}" not in own)
     elbv2.register_targets(TargetGroupArn=by_instance, Targets=[{"Id": instance_id, "Port": 8080}])
     elbv2.register_targets(
-        TargetGroupArn=by_ip, Targets=[{"Id": secondary_ip, "Port": 80}, {"Id": "10.0.1.250", "Port": 80}]
+        TargetGroupArn=by_ip, Targets=[{"Id": secondary_ip, "Port": 80}, {"Id": other_ip, "Port": 80}]
     )
     return {
+        "other_ip": other_ip,
         "instance_id": instance_id,
         "autoscaling": autoscaling,
         "elbv2": elbv2,

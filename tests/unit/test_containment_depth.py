@@ -404,7 +404,7 @@ class TestServiceRemoval:
         )
         assert desired_capacity(fleet) == fleet["desired"]
         assert targets(fleet, "by_instance") == set()
-        assert targets(fleet, "by_ip") == {"10.0.1.250"}
+        assert targets(fleet, "by_ip") == {fleet["other_ip"]}
         # and everything else happened too
         isolation = isolation_group(ec2, network.vpc_id)
         assert set(map(tuple, eni_groups(ec2, instance_id).values())) == {(isolation,)}
@@ -449,7 +449,7 @@ class TestServiceRemoval:
         assert prior["auto_scaling"] == {"group": "web", "state": "InService"}
         registrations = {r["target_group_arn"]: r["targets"] for r in prior["target_groups"]}
         assert registrations[fleet["by_instance"]] == [{"Id": instance_id, "Port": 8080}]
-        assert [t["Id"] for t in registrations[fleet["by_ip"]]] != [] and "10.0.1.250" not in {
+        assert [t["Id"] for t in registrations[fleet["by_ip"]]] != [] and fleet["other_ip"] not in {
             t["Id"] for t in registrations[fleet["by_ip"]]
         }
         [address] = prior["elastic_ips"]
