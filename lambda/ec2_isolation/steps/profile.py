@@ -48,7 +48,7 @@ def active_associations(ec2: EC2Client, instance_id: str) -> list[IamInstancePro
     return [a for a in associations if a.get("State") in ACTIVE_STATES]
 
 
-def _arn(association: IamInstanceProfileAssociationTypeDef) -> str:
+def association_arn(association: IamInstanceProfileAssociationTypeDef) -> str:
     return association.get("IamInstanceProfile", {}).get("Arn", "")
 
 
@@ -79,7 +79,7 @@ def swap_instance_profile(
     previous, interrupted attempt already did), so that a retry still knows whose credentials to revoke.
     """
     current = active_associations(ec2, instance_id)
-    previous_arn = _arn(current[0]) if current else None
+    previous_arn = association_arn(current[0]) if current else None
     if len(current) == 1 and previous_arn == profile_arn:
         original = tags.get(original_tag_key)
         return ProfileOutcome(
@@ -116,9 +116,10 @@ def swap_instance_profile(
         sleep=sleep,
     )
     after = active_associations(ec2, instance_id)
-    if [_arn(a) for a in after] != [profile_arn]:
+    reported = [association_arn(a) for a in after]
+    if reported != [profile_arn]:
         raise ProfileVerificationFailed(
-            f"{instance_id} reports profiles {[_arn(a) for a in after]} after the swap, not [{profile_arn}]"
+            f"{instance_id} reports profiles {reported} after the swap, not [{profile_arn}]"
         )
     outcome = ProfileOutcome(previous_arn, association["AssociationId"], changed=True)
     log(logging.INFO, "swapped instance profile", **outcome.as_dict())

@@ -248,6 +248,19 @@ def _still_holding(instance_id: str, event_id: str) -> Iterator[None]:
         ) from exc
 
 
+def _attempt(action: str, event_id: str, result: dict[str, Any], finished_at: str) -> dict[str, Any]:
+    """One attempt of the audit trail: which action, by which event, when, and how each step went."""
+    return {
+        "action": action,
+        "event_id": event_id,
+        "finished_at": finished_at,
+        "status": result["status"],
+        "steps": result.get("steps", {}),
+        "changes": result.get("changes", []),
+        "failures": result.get("failures", {}),
+    }
+
+
 @requires("dynamodb:UpdateItem")
 def finish_isolation(
     dynamodb: DynamoDBClient,
@@ -262,15 +275,7 @@ def finish_isolation(
     """Append this attempt's outcome (steps, changes, failures) and set the status; release the lock.
 
     ``trigger`` (optional, absent from older records: the tag) says what asked for the isolation."""
-    attempt: dict[str, Any] = {
-        "action": "isolate",
-        "event_id": event_id,
-        "finished_at": now.isoformat(timespec="seconds"),
-        "status": result["status"],
-        "steps": result.get("steps", {}),
-        "changes": result.get("changes", []),
-        "failures": result.get("failures", {}),
-    }
+    attempt = _attempt("isolate", event_id, result, now.isoformat(timespec="seconds"))
     if trigger is not None:
         attempt["trigger"] = dict(trigger)
     status = FAILED if result["status"] == "failed" else ISOLATED
@@ -356,15 +361,7 @@ def finish_release(
 ) -> None:
     """Append the release attempt; the record says released (and when) or release_failed; unlock."""
     finished = now.isoformat(timespec="seconds")
-    attempt = {
-        "action": "release",
-        "event_id": event_id,
-        "finished_at": finished,
-        "status": result["status"],
-        "steps": result.get("steps", {}),
-        "changes": result.get("changes", []),
-        "failures": result.get("failures", {}),
-    }
+    attempt = _attempt("release", event_id, result, finished)
     released = result["status"] != "failed"
     with _still_holding(instance_id, event_id):
         dynamodb.update_item(

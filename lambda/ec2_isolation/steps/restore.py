@@ -17,7 +17,7 @@ from ec2_isolation.errors import IsolationError, ProfileVerificationFailed
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import maybe
-from ec2_isolation.steps.profile import active_associations
+from ec2_isolation.steps.profile import active_associations, association_arn
 from ec2_isolation.steps.services import auto_scaling_membership
 from ec2_isolation.steps.status import ISOLATION_TAG_SUFFIXES, RELEASED
 
@@ -101,7 +101,7 @@ def restore_instance_profile(
     isolation: it is left as it is, and the step fails so that a person decides.
     """
     current = active_associations(ec2, instance_id)
-    arns = [a.get("IamInstanceProfile", {}).get("Arn", "") for a in current]
+    arns = [association_arn(a) for a in current]
     wanted = [original_arn] if original_arn else []
     if arns == wanted:
         return []
@@ -112,9 +112,7 @@ def restore_instance_profile(
         )
     if not dry_run:  # the association calls have no DryRun flag: a dry run only says what it would do
         _set_profile(ec2, instance_id, current[0]["AssociationId"] if current else None, original_arn)
-        after = [
-            a.get("IamInstanceProfile", {}).get("Arn", "") for a in active_associations(ec2, instance_id)
-        ]
+        after = [association_arn(a) for a in active_associations(ec2, instance_id)]
         if after != wanted:
             raise ProfileVerificationFailed(
                 f"{instance_id} reports profiles {after} after the release, not {wanted}"
