@@ -18,6 +18,12 @@ emulator (nothing is taken from this repository's source):
    object whose ``invoked_function_arn`` is the function's ARN. Its JSON result, or the error payload
    Lambda would report, comes back with the log lines it wrote.
 
+`forward` does what EventBridge does with a rule of one account whose target is another account's
+event bus (modules/member's forwarding rule): the target's role must be assumable by EventBridge for
+that rule and allowed to put events on the bus, and the bus's resource policy must accept the
+source account and the event; the event then arrives on that bus unchanged (same id, account and
+region) and `deliver` takes it from there.
+
 `tag_change_event` builds the "Tag Change on Resource" event EventBridge emits when tags change.
 """
 
@@ -38,7 +44,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +58,7 @@ from tools.tfcli import REPO_ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
 
@@ -59,6 +66,12 @@ DEFAULT_BUS: Final = "default"
 EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
 #: where `fetch_code` looks for a local copy of the deployed zip when the emulator does not serve it
 LOCAL_PACKAGES: Final = (REPO_ROOT / "lambda" / "dist",)
+_BUS_ARN: Final = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):events:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):event-bus/(?P<name>[^/]+)$"
+)
+_ROLE_ARN: Final = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<name>[^/]+)$"
+)
 _LAMBDA_ARN: Final = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12})"
     r":function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
@@ -147,10 +160,15 @@ class Route:
     rule: Rule
     target_id: str
     target_arn: str
+    role_arn: str | None = None
 
     @property
     def is_lambda(self) -> bool:
         return _LAMBDA_ARN.match(self.target_arn) is not None
+
+    @property
+    def is_event_bus(self) -> bool:
+        return _BUS_ARN.match(self.target_arn) is not None
 
 
 def rules_on_bus(events: EventBridgeClient, bus: str = DEFAULT_BUS) -> list[Rule]:
@@ -195,7 +213,9 @@ def routes_of(events: EventBridgeClient, rule: Rule) -> list[Route]:
                 f"target {target['Id']} of {rule.name} transforms the event "
                 "(Input/InputPath/InputTransformer), which deliver() does not emulate"
             )
-        routes.append(Route(rule=rule, target_id=target["Id"], target_arn=target["Arn"]))
+        routes.append(
+            Route(rule=rule, target_id=target["Id"], target_arn=target["Arn"], role_arn=target.get("RoleArn"))
+        )
     return routes
 
 
@@ -205,19 +225,47 @@ def _as_list(value: Any) -> list[Any]:
 
 def _source_arn_allows(conditions: Mapping[str, Any], source_arn: str) -> bool:
     """Whether every ``AWS:SourceArn`` condition of a statement admits ``source_arn``."""
+    return _conditions_allow(conditions, {"aws:sourcearn": source_arn}, only=("aws:sourcearn",))
+
+
+def _conditions_allow(
+    conditions: Mapping[str, Any], context: Mapping[str, str], only: Sequence[str] | None = None
+) -> bool:
+    """Whether a statement's ``conditions`` hold for the request ``context`` (lower-case keys).
+
+    Only the string and ARN tests are evaluated; a condition on a key the context does not have, or with
+    another test, does not hold (deliver() never pretends a condition it cannot evaluate admits the
+    request). ``only`` restricts the evaluation to those keys.
+    """
     for test, keys in conditions.items():
         for key, values in keys.items():
-            if key.lower() != "aws:sourcearn":
+            name = key.lower()
+            if only is not None and name not in only:
                 continue
+            actual = context.get(name)
+            if actual is None:
+                return False
             if test in ("ArnLike", "StringLike"):
-                admitted = any(fnmatch.fnmatchcase(source_arn, pattern) for pattern in _as_list(values))
+                admitted = any(fnmatch.fnmatchcase(actual, pattern) for pattern in _as_list(values))
             elif test in ("ArnEquals", "StringEquals"):
-                admitted = source_arn in _as_list(values)
-            else:  # a test deliver() does not evaluate: do not pretend it admits the rule
+                admitted = actual in _as_list(values)
+            else:
                 admitted = False
             if not admitted:
                 return False
     return True
+
+
+def _allows(statement: Mapping[str, Any], action: str, resource: str) -> bool:
+    """Whether an Allow or Deny ``statement`` covers ``action`` on ``resource`` (wildcards as IAM has
+    them; ``NotAction`` / ``NotResource`` are never taken to cover anything)."""
+    if "Action" not in statement or "Resource" not in statement:
+        return False
+    actions = _as_list(statement["Action"])
+    resources = _as_list(statement["Resource"])
+    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in actions) and any(
+        fnmatch.fnmatchcase(resource, pattern) for pattern in resources
+    )
 
 
 def check_invoke_permission(
@@ -583,6 +631,191 @@ def _run_bootstrap(
         )
     relative = str(module_file.relative_to(cwd.resolve()))
     return outcome.get("payload"), outcome.get("function_error"), lines, relative
+
+
+# --------------------------------------------------------------------------------------------------
+# Another account's event bus as a target
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """An event put on another account's bus by a rule's target, and why EventBridge would do it."""
+
+    route: Route
+    bus_arn: str
+    role_statement: str
+    """The Sid of the statement of the target role's policies that allows PutEvents on the bus."""
+    bus_statement: str
+    """The Sid of the statement of the bus's resource policy that accepts the event."""
+
+
+def _role_policies(iam: IAMClient, role_name: str) -> list[dict[str, Any]]:
+    """The documents of the role's inline and attached policies."""
+    documents: list[dict[str, Any]] = []
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+        for name in page.get("PolicyNames", []):
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            documents.append(json.loads(document) if isinstance(document, str) else dict(document))
+    for attached_page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+        for attached in attached_page.get("AttachedPolicies", []):
+            arn = attached.get("PolicyArn", "")
+            version = iam.get_policy(PolicyArn=arn)["Policy"].get("DefaultVersionId", "v1")
+            document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+            documents.append(json.loads(document) if isinstance(document, str) else dict(document))
+    return documents
+
+
+def check_target_role(source: boto3.session.Session, route: Route, bus_arn: str) -> str:
+    """The Sid of the statement that lets the target's role put events on ``bus_arn``.
+
+    EventBridge assumes the target's role (in the rule's account): its trust policy must let
+    ``events.amazonaws.com`` assume it for this rule (``aws:SourceArn``, ``aws:SourceAccount``), and its
+    policies must allow ``events:PutEvents`` on the bus, with no Deny of it; otherwise `DeliveryError`.
+    """
+    account = route.rule.arn.split(":")[4]
+    role = _ROLE_ARN.match(route.role_arn or "")
+    if role is None:
+        raise DeliveryError(
+            f"target {route.target_id} of {route.rule.name} has no role to put events on {bus_arn}"
+        )
+    if role["account"] != account:
+        raise DeliveryError(
+            f"the role {route.role_arn} of target {route.target_id} is not of the rule's account"
+        )
+    iam = source.client("iam")
+    try:
+        described = iam.get_role(RoleName=role["name"])["Role"]
+    except iam.exceptions.NoSuchEntityException as exc:
+        raise DeliveryError(f"the role {route.role_arn} of target {route.target_id} does not exist") from exc
+    if described["Arn"] != route.role_arn:
+        raise DeliveryError(f"the target names {route.role_arn}, but the role is {described['Arn']}")
+    document: Any = described["AssumeRolePolicyDocument"]
+    trust: dict[str, Any] = (
+        json.loads(urllib.parse.unquote(document)) if isinstance(document, str) else document
+    )
+    context = {"aws:sourcearn": route.rule.arn, "aws:sourceaccount": account}
+    if not any(
+        statement.get("Effect") == "Allow"
+        and EVENTS_PRINCIPAL in _as_list((statement.get("Principal") or {}).get("Service"))
+        and "sts:AssumeRole" in _as_list(statement.get("Action"))
+        and _conditions_allow(statement.get("Condition", {}), context)
+        for statement in trust.get("Statement", [])
+    ):
+        raise DeliveryError(f"{EVENTS_PRINCIPAL} may not assume {route.role_arn} for {route.rule.arn}")
+    statements = [s for document in _role_policies(iam, role["name"]) for s in document.get("Statement", [])]
+    if any(s.get("Effect") == "Deny" and _allows(s, "events:PutEvents", bus_arn) for s in statements):
+        raise DeliveryError(f"a policy of {route.role_arn} denies events:PutEvents on {bus_arn}")
+    for statement in statements:
+        if (
+            statement.get("Effect") == "Allow"
+            and not statement.get("Condition")
+            and _allows(statement, "events:PutEvents", bus_arn)
+        ):
+            return str(statement.get("Sid", ""))
+    raise DeliveryError(f"no policy of {route.role_arn} allows events:PutEvents on {bus_arn}")
+
+
+def check_bus_policy(
+    target: boto3.session.Session,
+    bus_arn: str,
+    event: Mapping[str, Any],
+    *,
+    source_account: str,
+    organization_id: str | None = None,
+) -> str:
+    """The Sid of the statement of the bus's resource policy that lets ``source_account`` put ``event``.
+
+    An event from another account is accepted only when a statement allows ``events:PutEvents`` on the
+    bus to that account (``arn:...:iam::<account>:root``, the bare account id, or ``*``) and its
+    conditions hold: ``events:source``, ``events:detail-type``, ``aws:PrincipalAccount`` and, for an
+    account of the AWS Organization ``organization_id``, ``aws:PrincipalOrgID``. A statement with another
+    condition key is not taken to accept anything. Otherwise `DeliveryError`.
+    """
+    bus = _BUS_ARN.match(bus_arn)
+    if bus is None:
+        raise DeliveryError(f"{bus_arn} is not an event bus ARN")
+    described = target.client("events").describe_event_bus(Name=bus["name"])
+    if described.get("Arn") != bus_arn:
+        raise DeliveryError(f"the bus is {described.get('Arn')}, not {bus_arn}: wrong account or region")
+    if source_account == bus["account"]:
+        return ""  # a bus always accepts its own account's events
+    policy = json.loads(described.get("Policy") or '{"Statement": []}')
+    context = {
+        "events:source": str(event.get("source", "")),
+        "events:detail-type": str(event.get("detail-type", "")),
+        "aws:principalaccount": source_account,
+    }
+    if organization_id is not None:
+        context["aws:principalorgid"] = organization_id
+    principals = {f"arn:{bus['partition']}:iam::{source_account}:root", source_account, "*"}
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal")
+        named = _as_list(principal.get("AWS") if isinstance(principal, dict) else principal)
+        if (
+            statement.get("Effect") == "Allow"
+            and principals & set(named)
+            and _allows(statement, "events:PutEvents", bus_arn)
+            and _conditions_allow(statement.get("Condition", {}), context)
+        ):
+            return str(statement.get("Sid", ""))
+    raise DeliveryError(
+        f"the resource policy of {bus_arn} does not accept this event from account {source_account}"
+    )
+
+
+@dataclass(frozen=True)
+class ForwardedDelivery:
+    """An event of one account: its own bus's delivery, what was forwarded to other buses, and what
+    happened on each of them."""
+
+    source: Delivery
+    forwardings: tuple[Forwarding, ...]
+    deliveries: tuple[Delivery, ...]
+    """The delivery on each forwarded-to bus, in the order of `forwardings`."""
+
+    @property
+    def invocations(self) -> list[Invocation]:
+        """Every function run, on the source bus and on the buses it was forwarded to."""
+        return [*self.source.invocations, *(i for delivery in self.deliveries for i in delivery.invocations)]
+
+
+def forward(
+    source: boto3.session.Session,
+    event: Mapping[str, Any],
+    session_for: Callable[[str, str], boto3.session.Session],
+    *,
+    bus: str = DEFAULT_BUS,
+    organization_id: str | None = None,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> ForwardedDelivery:
+    """Route ``event`` through the rules of ``bus`` of ``source`` (the event's account and region), and
+    put it on every event bus a matching rule targets, as EventBridge would (see the module doc).
+
+    ``session_for(account, region)`` is a session of the account and region of a target bus (the
+    emulator keeps accounts apart by credentials: `tools.emulator.Emulator.session`).
+    ``organization_id`` is the AWS Organization of the event's account, when it is in one.
+    """
+    packages = list(local_packages)
+    delivered = deliver(source, event, bus=bus, local_packages=packages)
+    forwardings: list[Forwarding] = []
+    deliveries: list[Delivery] = []
+    for route in delivered.other_targets:
+        target_bus = _BUS_ARN.match(route.target_arn)
+        if target_bus is None:
+            continue
+        role_statement = check_target_role(source, route, route.target_arn)
+        target = session_for(target_bus["account"], target_bus["region"])
+        bus_statement = check_bus_policy(
+            target,
+            route.target_arn,
+            event,
+            source_account=route.rule.arn.split(":")[4],
+            organization_id=organization_id,
+        )
+        forwardings.append(Forwarding(route, route.target_arn, role_statement, bus_statement))
+        deliveries.append(deliver(target, event, bus=target_bus["name"], local_packages=packages))
+    return ForwardedDelivery(delivered, tuple(forwardings), tuple(deliveries))
 
 
 # --------------------------------------------------------------------------------------------------

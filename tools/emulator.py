@@ -60,6 +60,8 @@ DEFAULT_STOP_TIMEOUT: Final = 10.0
 _PR_SET_PDEATHSIG: Final = 1
 #: werkzeug's start-up line, which has the port the kernel chose for port 0
 _RUNNING_ON: Final = re.compile(r"Running on http://127\.0\.0\.1:(?P<port>\d+)")
+#: the role `Emulator.session` assumes in another account (examples/organization's default deployment role)
+MEMBER_DEPLOYMENT_ROLE: Final = "OrganizationAccountAccessRole"
 
 
 class EmulatorError(RuntimeError):
@@ -263,22 +265,41 @@ class Emulator:
             return "(no moto server log)"
         return "--- moto server log (tail) ---\n" + "\n".join(text.splitlines()[-lines:])
 
-    def session(self) -> boto3.session.Session:
-        """A boto3 session with fake credentials whose clients all talk to the emulator.
+    def session(self, *, account: str | None = None, region: str | None = None) -> boto3.session.Session:
+        """A boto3 session whose clients all talk to the emulator: with fake credentials of the emulator's
+        own account, or (``account``) of another account.
 
         Its profile, in a config file of its own, sets ``endpoint_url`` (botocore's configured endpoint
-        URLs) and the region; the user's config and credentials files are not read. Only an
-        ``AWS_ENDPOINT_URL*`` variable in this process's environment would take precedence.
+        URLs) and the region (``region``, default the emulator's); the user's config and credentials files
+        are not read. Only an ``AWS_ENDPOINT_URL*`` variable in this process's environment would take
+        precedence.
+
+        moto keeps accounts apart by credentials: for another ``account``, the session holds the
+        credentials the emulator's STS hands out for `MEMBER_DEPLOYMENT_ROLE` of that account (as
+        Terraform's ``assume_role`` gets them in examples/organization), so everything it does happens
+        in that account.
         """
-        config = self.directory / "aws-config"
+        region = region or self.region
+        config = self.directory / f"aws-config-{region}"
         config.write_text(
-            f"[profile {PROFILE}]\nregion = {self.region}\nendpoint_url = {self.url}\n", encoding="utf-8"
+            f"[profile {PROFILE}]\nregion = {region}\nendpoint_url = {self.url}\n", encoding="utf-8"
         )
         core = botocore.session.Session(profile=PROFILE)
         core.set_config_variable("config_file", str(config))
         core.set_config_variable("credentials_file", os.devnull)
         core.set_credentials(FAKE_ACCESS_KEY, FAKE_SECRET_KEY)
-        return boto3.session.Session(botocore_session=core)
+        session = boto3.session.Session(botocore_session=core)
+        if account is not None and account != self.account_id:
+            assumed = session.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_DEPLOYMENT_ROLE}", RoleSessionName="tests"
+            )["Credentials"]
+            core.set_credentials(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"])
+            assumed_account = session.client("sts").get_caller_identity()["Account"]
+            if assumed_account != account:
+                raise EmulatorError(
+                    f"the emulator's STS handed out credentials of {assumed_account}, not {account}"
+                )
+        return session
 
     def environment(self) -> dict[str, str]:
         """Environment variables for a process whose AWS SDK must talk to this emulator only."""

@@ -12,7 +12,8 @@ Used by the Terraform tests, and meant for `make demo` and end-to-end tests too:
   makes its `provider "aws"` skip every credential/account/metadata check and optionally sends API
   calls to a local endpoint (a moto server, or the `StsStub` below);
 - `StsStub` answers `sts:GetCallerIdentity` on 127.0.0.1, the only API call a plan of this module
-  makes (`data.aws_caller_identity`), with the account id `FAKE_ACCOUNT_ID`;
+  makes (`data.aws_caller_identity`), with the account id `FAKE_ACCOUNT_ID`, and `sts:AssumeRole`
+  (a provider's ``assume_role``) with credentials of the role's account;
 - `offline_plan()` puts it together: override + stub + init + plan + ``show -json``;
 - `copy_module_tree()` copies the module to a temporary directory, examples included, so that
   `source = "../../"` resolves and nothing is ever written into the repository.
@@ -419,8 +420,8 @@ def run_terraform(
 
 _CALLER_IDENTITY_XML: Final = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <GetCallerIdentityResult>
-    <Arn>arn:aws:iam::{account}:user/terraform-offline</Arn>
-    <UserId>AIDAOFFLINETESTUSER00</UserId>
+    <Arn>{arn}</Arn>
+    <UserId>{user_id}</UserId>
     <Account>{account}</Account>
   </GetCallerIdentityResult>
   <ResponseMetadata>
@@ -429,11 +430,44 @@ _CALLER_IDENTITY_XML: Final = """<GetCallerIdentityResponse xmlns="https://sts.a
 </GetCallerIdentityResponse>
 """
 
+_ASSUME_ROLE_XML: Final = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>{arn}</Arn>
+      <AssumedRoleId>{user_id}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>{access_key}</AccessKeyId>
+      <SecretAccessKey>{secret_key}</SecretAccessKey>
+      <SessionToken>{session_token}</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>00000000-0000-0000-0000-000000000000</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>
+"""
+
 _ERROR_XML: Final = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{message}</Message></Error>
+  <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
   <RequestId>00000000-0000-0000-0000-000000000000</RequestId>
 </ErrorResponse>
 """
+
+#: an IAM role ARN, as AssumeRole takes it (path and name)
+_ROLE_ARN: Final = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:[\x21-\x7E]*/)?(?P<name>[\w+=,.@-]{1,64})"
+)
+#: the access key id in a SigV4 Authorization header
+_CREDENTIAL: Final = re.compile(r"Credential=(?P<access_key>[A-Z0-9]+)/")
+
+
+@dataclass(frozen=True)
+class _Identity:
+    account: str
+    arn: str
+    user_id: str
 
 
 class _StsHandler(BaseHTTPRequestHandler):
@@ -445,10 +479,47 @@ class _StsHandler(BaseHTTPRequestHandler):
         action = form.get("Action", [""])[0]
         self.server.actions.append(action)
         if action == "GetCallerIdentity":
-            self._reply(200, _CALLER_IDENTITY_XML.format(account=self.server.account_id))
+            identity = self.server.identity_of(self._access_key())
+            answer = _CALLER_IDENTITY_XML.format(
+                account=identity.account, arn=identity.arn, user_id=identity.user_id
+            )
+            self._reply(200, answer)
+        elif action == "AssumeRole":
+            self._assume_role(form.get("RoleArn", [""])[0], form.get("RoleSessionName", [""])[0])
         else:
-            message = f"the offline STS stub only answers GetCallerIdentity, not {action!r}"
-            self._reply(400, _ERROR_XML.format(message=message))
+            message = f"the offline STS stub answers GetCallerIdentity and AssumeRole only, not {action!r}"
+            self._reply(400, _ERROR_XML.format(code="InvalidAction", message=message))
+
+    def _access_key(self) -> str:
+        found = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+        return found["access_key"] if found else ""
+
+    def _assume_role(self, role_arn: str, session_name: str) -> None:
+        role = _ROLE_ARN.fullmatch(role_arn)
+        if role is None or not session_name:
+            message = f"AssumeRole needs a role ARN and a session name, not {role_arn!r} / {session_name!r}"
+            self._reply(400, _ERROR_XML.format(code="ValidationError", message=message))
+            return
+        self.server.assumed.append(role_arn)
+        access_key = f"ASIA{role['account']}{len(self.server.assumed):04d}"
+        identity = _Identity(
+            account=role["account"],
+            arn=f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{role['name']}/{session_name}",
+            user_id=f"AROAOFFLINESTUBROLE:{session_name}",
+        )
+        self.server.identities[access_key] = identity
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        self._reply(
+            200,
+            _ASSUME_ROLE_XML.format(
+                arn=identity.arn,
+                user_id=identity.user_id,
+                access_key=access_key,
+                secret_key=FAKE_SECRET_KEY,
+                session_token="offline-stub-session",  # noqa: S106 - fake, like every credential here
+                expiration=expiration,
+            ),
+        )
 
     def _reply(self, status: int, body: str) -> None:
         data = body.encode("utf-8")
@@ -469,14 +540,34 @@ class _StsServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _StsHandler)
         self.account_id = account_id
         self.actions: list[str] = []
+        #: the role ARNs assumed, in order
+        self.assumed: list[str] = []
+        #: the identities of the credentials AssumeRole handed out, by access key id
+        self.identities: dict[str, _Identity] = {}
+
+    def identity_of(self, access_key: str) -> _Identity:
+        """Who the credentials of ``access_key`` are: an assumed role, else the fake user of the stub's
+        account."""
+        return self.identities.get(
+            access_key,
+            _Identity(
+                account=self.account_id,
+                arn=f"arn:aws:iam::{self.account_id}:user/terraform-offline",
+                user_id="AIDAOFFLINETESTUSER00",
+            ),
+        )
 
 
 class StsStub:
-    """An STS endpoint on 127.0.0.1 that answers GetCallerIdentity with ``account_id``.
+    """An STS endpoint on 127.0.0.1 that answers GetCallerIdentity and AssumeRole.
 
-    ``data.aws_caller_identity`` calls STS even with ``skip_requesting_account_id``; pointing the
+    ``data.aws_caller_identity`` calls STS even with ``skip_requesting_account_id``, and a provider
+    with an ``assume_role`` block (a multi-account layout) calls AssumeRole first; pointing the
     provider's ``sts`` endpoint here (``override_provider_offline_tf(endpoint_url=stub.url,
-    services=["sts"])``) lets a plan run with no network. Use as a context manager.
+    services=["sts"])``) lets a plan run with no network. The static fake credentials are a user of
+    ``account_id``; AssumeRole hands out credentials of the role's own account (from its ARN, without
+    any policy check), and GetCallerIdentity answers for whichever credentials signed the call. Use as
+    a context manager.
     """
 
     def __init__(self, account_id: str = FAKE_ACCOUNT_ID) -> None:
@@ -494,6 +585,11 @@ class StsStub:
     def actions(self) -> list[str]:
         """The Action of every request received so far."""
         return list(self._server.actions)
+
+    @property
+    def assumed_roles(self) -> list[str]:
+        """The role ARN of every AssumeRole answered so far, in order."""
+        return list(self._server.assumed)
 
     def start(self) -> StsStub:
         self._thread.start()
@@ -537,6 +633,8 @@ class OfflinePlan:
     """Wall time of init + plan + show."""
     core: str = "terraform-binary"
     """Which Terraform core planned (`tools.tfcore`)."""
+    assumed_roles: tuple[str, ...] = ()
+    """The role ARNs the providers assumed (``assume_role``), answered by `StsStub`."""
 
 
 def offline_plan(
@@ -565,8 +663,14 @@ def offline_plan(
         core.init(config_dir, env)
         core.plan(config_dir, env, "offline.tfplan", variables)
         plan = core.show_json(config_dir, env, "offline.tfplan")
-        actions = stub.actions
-    return OfflinePlan(plan=plan, sts_actions=actions, seconds=time.monotonic() - started, core=core.name)
+        actions, assumed = stub.actions, tuple(stub.assumed_roles)
+    return OfflinePlan(
+        plan=plan,
+        sts_actions=actions,
+        seconds=time.monotonic() - started,
+        core=core.name,
+        assumed_roles=assumed,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

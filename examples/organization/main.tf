@@ -2,14 +2,9 @@
 # accounts, each in two regions. IAM is global: each account creates its roles and isolation profile
 # in one region only (create_iam).
 #
-# Each member provider below stands for a member account. A real deployment gives each one
-#
-#   assume_role {
-#     role_arn = "arn:aws:iam::<member account>:role/<deployment role>"
-#   }
-#
-# and `allowed_account_ids = [<member account>]`; this example leaves both out so that the tests can
-# plan it offline (the offline STS stub answers GetCallerIdentity only).
+# Terraform runs with credentials of the security account (the default provider) and reaches each
+# member account by assuming its deployment role (the aliased providers' assume_role): the role AWS
+# Organizations creates in the accounts it creates, by default.
 
 variable "central_region" {
   description = "Region of the central deployment (security account)."
@@ -29,6 +24,33 @@ variable "member_account_ids" {
   default = {
     workloads_a = "111111111111"
     workloads_b = "222222222222"
+  }
+
+  validation {
+    condition     = toset(keys(var.member_account_ids)) == toset(["workloads_a", "workloads_b"]) && alltrue([for id in values(var.member_account_ids) : can(regex("^[0-9]{12}$", id))])
+    error_message = "member_account_ids must map workloads_a and workloads_b to 12-digit account IDs."
+  }
+}
+
+variable "member_deployment_role_name" {
+  description = "Role Terraform assumes in each member account to deploy modules/member there (path included, without the leading \"/\"). AWS Organizations creates OrganizationAccountAccessRole in the accounts it creates."
+  type        = string
+  default     = "OrganizationAccountAccessRole"
+
+  validation {
+    condition     = can(regex("^([\\x21-\\x7E]*/)?[\\w+=,.@-]{1,64}$", var.member_deployment_role_name))
+    error_message = "member_deployment_role_name must be an IAM role name, optionally after its path (no leading \"/\")."
+  }
+}
+
+variable "partition" {
+  description = "AWS partition of the accounts (aws, aws-cn, aws-us-gov): the deployment roles' ARNs are built before any provider can tell."
+  type        = string
+  default     = "aws"
+
+  validation {
+    condition     = contains(["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"], var.partition)
+    error_message = "partition must be an AWS partition: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f or aws-eusc."
   }
 }
 
@@ -53,6 +75,11 @@ locals {
   }
   # What every member module instance takes from the central deployment.
   central = module.ec2_isolation.member_module_inputs
+  # The role each member provider assumes, by account.
+  deployment_roles = {
+    for account, id in var.member_account_ids :
+    account => "arn:${var.partition}:iam::${id}:role/${var.member_deployment_role_name}"
+  }
 }
 
 # Security account: the function, its bus policy and record table.
@@ -63,21 +90,41 @@ provider "aws" {
 provider "aws" {
   alias  = "workloads_a_primary"
   region = var.member_regions[0]
+
+  assume_role {
+    role_arn     = local.deployment_roles.workloads_a
+    session_name = "terraform-ec2-isolation"
+  }
 }
 
 provider "aws" {
   alias  = "workloads_a_secondary"
   region = var.member_regions[1]
+
+  assume_role {
+    role_arn     = local.deployment_roles.workloads_a
+    session_name = "terraform-ec2-isolation"
+  }
 }
 
 provider "aws" {
   alias  = "workloads_b_primary"
   region = var.member_regions[0]
+
+  assume_role {
+    role_arn     = local.deployment_roles.workloads_b
+    session_name = "terraform-ec2-isolation"
+  }
 }
 
 provider "aws" {
   alias  = "workloads_b_secondary"
   region = var.member_regions[1]
+
+  assume_role {
+    role_arn     = local.deployment_roles.workloads_b
+    session_name = "terraform-ec2-isolation"
+  }
 }
 
 module "ec2_isolation" {

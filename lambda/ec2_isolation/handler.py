@@ -39,11 +39,16 @@ def utcnow() -> datetime:
     return datetime.now(tz=UTC)
 
 
+def pause(seconds: float) -> None:
+    """The handler's waits (the connection-tracking wait, retry backoffs): real time in Lambda."""
+    time.sleep(seconds)
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     function = FunctionIdentity.from_function_arn(getattr(context, "invoked_function_arn", ""))
-    return handle(event, settings=settings, clients=get_clients(), function=function)
+    return handle(event, settings=settings, clients=get_clients(), function=function, sleep=pause)
 
 
 def handle(

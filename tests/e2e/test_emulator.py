@@ -49,3 +49,18 @@ def test_a_server_that_cannot_start_is_reported_and_leaves_nothing() -> None:
             pytest.fail("the emulator started on a port in use")
     assert not emulator.running
     assert not emulator.directory.exists()
+
+
+def test_a_session_of_another_account_sees_only_that_accounts_resources() -> None:
+    with Emulator() as emulator:
+        # Given sessions of the emulator's own account and of a member account in another region
+        own = emulator.session()
+        member = emulator.session(account="111111111111", region="eu-west-1")
+        # Then each is who it says, in its region
+        assert member.client("sts").get_caller_identity()["Account"] == "111111111111"
+        assert member.region_name == "eu-west-1"
+        assert own.client("sts").get_caller_identity()["Account"] == emulator.account_id
+        # and what one creates the other does not see (moto keeps accounts apart by credentials)
+        member.client("sqs").create_queue(QueueName="only-in-the-member-account")
+        assert member.client("sqs").list_queues().get("QueueUrls", [])
+        assert own.client("sqs", region_name="eu-west-1").list_queues().get("QueueUrls", []) == []

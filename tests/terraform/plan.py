@@ -12,10 +12,12 @@ MODULE_CALL = "ec2_isolation"
 
 @dataclass(frozen=True)
 class Plan:
-    """A planned JSON document, plus the STS actions the provider called while planning."""
+    """A planned JSON document, plus the STS actions the providers called while planning (and the roles
+    they assumed)."""
 
     data: dict[str, Any]
     sts_actions: list[str] = field(default_factory=list)
+    assumed_roles: tuple[str, ...] = ()
 
     @property
     def resource_changes(self) -> dict[str, dict[str, Any]]:

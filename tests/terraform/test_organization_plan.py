@@ -1,9 +1,9 @@
 """The organization layout (examples/organization): a central deployment in the security account and
 modules/member in two member accounts x two regions, planned once, offline, on the terraform binary.
 
-Offline, every provider alias answers GetCallerIdentity with the same fake account (the STS stub), so
-the member resources' own ARNs carry that account; the member account IDs the central deployment
-accepts come from the example's variables.
+Offline, the default provider is the STS stub's fake account (the security account), and each member
+provider assumes its account's deployment role on the stub, which hands out credentials of that
+account: the member resources' own ARNs carry the member account's ID, as in a real deployment.
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ ORGANIZATION = "o-a1b2c3d4e5"
 EXTERNAL_ID = "ec2-isolation-example"
 CENTRAL_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
 CENTRAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda"
+ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 MEMBERS = {
-    # module name: (region, creates the account's IAM)
-    "workloads_a_primary": ("us-east-1", True),
-    "workloads_a_secondary": ("eu-west-1", False),
-    "workloads_b_primary": ("us-east-1", True),
-    "workloads_b_secondary": ("eu-west-1", False),
+    # module name: (account, region, creates the account's IAM)
+    "workloads_a_primary": (ACCOUNT_A, "us-east-1", True),
+    "workloads_a_secondary": (ACCOUNT_A, "eu-west-1", False),
+    "workloads_b_primary": (ACCOUNT_B, "us-east-1", True),
+    "workloads_b_secondary": (ACCOUNT_B, "eu-west-1", False),
 }
+#: the module instances that create their account's IAM, and the account
+IAM_MEMBERS = {"workloads_a_primary": ACCOUNT_A, "workloads_b_primary": ACCOUNT_B}
 MEMBER_IAM = {
     "aws_iam_role.executor[0]",
     "aws_iam_role_policy.executor[0]",
@@ -69,7 +72,7 @@ def org_plan(
         tfcli.copy_module_tree(tmp_path_factory.mktemp("organization") / "module"), terraform_env
     )
     result = tfcli.offline_plan(workspace.root / EXAMPLE, workspace.env, core=tfcore.BinaryCore())
-    return Plan(result.plan, result.sts_actions)
+    return Plan(result.plan, result.sts_actions, result.assumed_roles)
 
 
 def after(plan: Plan, module: str, address: str) -> dict[str, Any]:
@@ -96,16 +99,37 @@ def actions(document: dict[str, Any], effect: str = "Allow") -> set[str]:
 
 def test_plan_is_offline_and_complete(org_plan: Plan) -> None:
     """Given five providers (one per account and region, aliased), when planned offline, then the plan is
-    complete and the only API calls were GetCallerIdentity on the stub."""
+    complete and the only API calls were to the STS stub: GetCallerIdentity, and AssumeRole of each
+    member account's deployment role (and of no other role)."""
     assert org_plan.data["complete"] is True
-    assert set(org_plan.sts_actions) == {"GetCallerIdentity"}
+    assert set(org_plan.sts_actions) == {"GetCallerIdentity", "AssumeRole"}
+    assert set(org_plan.assumed_roles) == {
+        f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole" for account in MEMBER_ACCOUNTS
+    }
+
+
+def test_member_resources_are_in_their_own_account_and_region(org_plan: Plan) -> None:
+    """Then each member module instance's resources are named in its account and region (the provider's
+    assumed role), never in the security account."""
+    for module, (account, region, creates_iam) in MEMBERS.items():
+        rule = after(org_plan, module, "aws_cloudwatch_event_rule.forward")
+        target = after(org_plan, module, "aws_cloudwatch_event_target.forward")
+        assert target["role_arn"] == f"arn:aws:iam::{account}:role/ec2-isolation-forwarder"
+        (statement,) = json.loads(after(org_plan, module, "aws_sqs_queue.dead_letter")["policy"])["Statement"]
+        assert statement["Resource"] == f"arn:aws:sqs:{region}:{account}:ec2-isolation-forward-dead-letters"
+        assert rule["name"] == "ec2-isolation-forward-isolation-tag"
+        if creates_iam:
+            (trust,) = policy(org_plan, module, "aws_iam_role.forwarder[0]", "assume_role_policy")[
+                "Statement"
+            ]
+            assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
 
 
 def test_iam_is_created_once_per_account(org_plan: Plan) -> None:
     """Given create_iam in one region per account, then each member instance plans its regional
     resources, and only the create_iam ones the account's IAM."""
     changes = set(org_plan.resource_changes)
-    for module, (_, creates_iam) in MEMBERS.items():
+    for module, (_, _, creates_iam) in MEMBERS.items():
         planned = {
             address.removeprefix(f"module.{module}.")
             for address in changes
@@ -128,10 +152,10 @@ def test_member_rules_match_exactly_what_the_central_rule_matches(org_plan: Plan
 def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan: Plan) -> None:
     """Then each target is the central bus, with the forwarding role, retries and a dead-letter queue;
     the role may only PutEvents on that bus and only EventBridge (this account's rule) assumes it."""
-    for module, (region, _) in MEMBERS.items():
+    for module, (account, region, _) in MEMBERS.items():
         target = after(org_plan, module, "aws_cloudwatch_event_target.forward")
         assert target["arn"] == CENTRAL_BUS
-        assert target["role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-forwarder"
+        assert target["role_arn"] == f"arn:aws:iam::{account}:role/ec2-isolation-forwarder"
         assert target["retry_policy"] == [
             {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400}
         ]
@@ -140,10 +164,10 @@ def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan
         (statement,) = json.loads(queue["policy"])["Statement"]
         assert statement["Condition"] == {
             "ArnEquals": {
-                "aws:SourceArn": f"arn:aws:events:{region}:{ACCOUNT}:rule/ec2-isolation-forward-isolation-tag"
+                "aws:SourceArn": f"arn:aws:events:{region}:{account}:rule/ec2-isolation-forward-isolation-tag"
             }
         }
-    for module in ("workloads_a_primary", "workloads_b_primary"):
+    for module, account in IAM_MEMBERS.items():
         (grant,) = policy(org_plan, module, "aws_iam_role_policy.forwarder[0]")["Statement"]
         assert (grant["Effect"], grant["Action"], grant["Resource"]) == (
             "Allow",
@@ -152,13 +176,13 @@ def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan
         )
         (trust,) = policy(org_plan, module, "aws_iam_role.forwarder[0]", "assume_role_policy")["Statement"]
         assert trust["Principal"] == {"Service": "events.amazonaws.com"}
-        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
 
 
 def test_executor_trusts_only_the_central_function_role(org_plan: Plan) -> None:
     """Then the executor role's trust names exactly the central function's role, with the external id
     and the organization as conditions."""
-    for module in ("workloads_a_primary", "workloads_b_primary"):
+    for module in IAM_MEMBERS:
         (trust,) = policy(org_plan, module, "aws_iam_role.executor[0]", "assume_role_policy")["Statement"]
         assert trust["Effect"] == "Allow"
         assert trust["Action"] == "sts:AssumeRole"
@@ -179,7 +203,7 @@ def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -
         for sid, statement in statements_by_sid(central).items()
         if not as_set(statement["Action"]) <= CENTRAL_ONLY_ACTIONS
     }
-    for module in ("workloads_a_primary", "workloads_b_primary"):
+    for module, account in IAM_MEMBERS.items():
         executor = policy(org_plan, module, "aws_iam_role_policy.executor[0]")
         assert actions(executor) == actions(central) - CENTRAL_ONLY_ACTIONS
         assert actions(executor, "Deny") == actions(central, "Deny")
@@ -188,13 +212,13 @@ def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -
         # the executor acts in this account and the example's two regions only
         moves = statements_by_sid(executor)["MoveEnis"]
         assert {arn.split(":")[3] for arn in as_set(moves["Resource"])} == {"us-east-1", "eu-west-1"}
-        assert {arn.split(":")[4] for arn in as_set(moves["Resource"])} == {ACCOUNT}
+        assert {arn.split(":")[4] for arn in as_set(moves["Resource"])} == {account}
 
 
 def test_isolation_profile_follows_the_naming_convention(org_plan: Plan) -> None:
     """Then each account's isolation profile has the central one's name and path, around a deny-all role."""
     central = after(org_plan, "ec2_isolation", "aws_iam_instance_profile.isolation")
-    for module in ("workloads_a_primary", "workloads_b_primary"):
+    for module in IAM_MEMBERS:
         profile = after(org_plan, module, "aws_iam_instance_profile.isolation[0]")
         assert (
             (profile["name"], profile["path"])

@@ -7,8 +7,11 @@ import platform
 import stat
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from tools import tfcli
@@ -394,19 +397,67 @@ def _post(url: str, body: bytes) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_sts_stub_answers_get_caller_identity_only() -> None:
+def _sts_client(url: str, access_key: str = tfcli.FAKE_ACCESS_KEY, token: str | None = None) -> Any:
+    return boto3.client(
+        "sts",
+        endpoint_url=url,
+        region_name=tfcli.FAKE_REGION,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=tfcli.FAKE_SECRET_KEY,
+        aws_session_token=token,
+    )
+
+
+def test_sts_stub_answers_get_caller_identity_with_its_account() -> None:
     with tfcli.StsStub(account_id="111122223333") as stub:
         status, body = _post(stub.url, b"Action=GetCallerIdentity&Version=2011-06-15")
-        error_status, error_body = _post(stub.url, b"Action=AssumeRole&Version=2011-06-15")
         actions = stub.actions
 
     assert stub.url.startswith("http://127.0.0.1:")
     assert status == 200
     assert "<Account>111122223333</Account>" in body
     assert "<Arn>arn:aws:iam::111122223333:user/terraform-offline</Arn>" in body
-    assert error_status == 400
-    assert "InvalidAction" in error_body
-    assert actions == ["GetCallerIdentity", "AssumeRole"]
+    assert actions == ["GetCallerIdentity"]
+
+
+def test_sts_stub_assume_role_hands_out_credentials_of_the_roles_account() -> None:
+    """Given the stub, when a role of another account is assumed (as a provider's assume_role does),
+    then the credentials it hands out are that account's: GetCallerIdentity signed with them answers
+    the role's account and session, while the static credentials stay the stub's own account."""
+    role = "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole"
+    with tfcli.StsStub(account_id="111122223333") as stub:
+        assumed = _sts_client(stub.url).assume_role(RoleArn=role, RoleSessionName="terraform")
+        credentials = assumed["Credentials"]
+        as_role = _sts_client(stub.url, credentials["AccessKeyId"], credentials["SessionToken"])
+        role_identity = as_role.get_caller_identity()
+        own_identity = _sts_client(stub.url).get_caller_identity()
+        actions, assumed_roles = stub.actions, stub.assumed_roles
+
+    assert assumed["AssumedRoleUser"]["Arn"] == (
+        "arn:aws:sts::444455556666:assumed-role/OrganizationAccountAccessRole/terraform"
+    )
+    assert credentials["Expiration"] > datetime.now(tz=UTC)
+    assert (role_identity["Account"], role_identity["Arn"]) == (
+        "444455556666",
+        "arn:aws:sts::444455556666:assumed-role/OrganizationAccountAccessRole/terraform",
+    )
+    assert own_identity["Account"] == "111122223333"
+    assert actions == ["AssumeRole", "GetCallerIdentity", "GetCallerIdentity"]
+    assert assumed_roles == [role]
+
+
+def test_sts_stub_refuses_what_it_does_not_emulate() -> None:
+    """Then an AssumeRole without a role ARN, and any other action, are errors (never a silent answer)."""
+    with tfcli.StsStub() as stub:
+        no_role = _post(stub.url, b"Action=AssumeRole&Version=2011-06-15&RoleSessionName=x")
+        other = _post(stub.url, b"Action=GetSessionToken&Version=2011-06-15")
+        assumed_roles = stub.assumed_roles
+
+    assert no_role[0] == 400
+    assert "ValidationError" in no_role[1]
+    assert other[0] == 400
+    assert "InvalidAction" in other[1]
+    assert assumed_roles == []
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,14 +24,30 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handler, "_clients", None)
 
 
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits the entry point asks for, recorded instead of slept (the untrack wait is 15 s)."""
+    asked: list[float] = []
+    monkeypatch.setattr(handler, "pause", asked.append)
+    return asked
+
+
 def test_lambda_handler_isolates_with_the_settings_terraform_gives_it(
-    function_env: dict[str, str], ec2: Any, network: Network, launch: Launch, settings: Settings
+    function_env: dict[str, str],
+    ec2: Any,
+    network: Network,
+    launch: Launch,
+    settings: Settings,
+    waits: list[float],
 ) -> None:
     instance_id = launch()
     summary = handler.lambda_handler(tag_change_event([instance_id]), CONTEXT)
     assert summary["instances"][0]["status"] == "isolated"
     assert profile_arns(ec2, instance_id) == [settings.isolation_instance_profile_arn]
     json.dumps(summary)  # the summary is the invocation's JSON result
+    # the connection-tracking wait went through the entry point's pause: the default 15 s, once
+    assert len(waits) == 1
+    assert 14 < waits[0] <= 15
 
 
 def test_clients_are_built_once_and_only_when_needed(function_env: dict[str, str]) -> None:
@@ -44,7 +60,7 @@ def test_clients_are_built_once_and_only_when_needed(function_env: dict[str, str
 
 
 def test_every_log_line_is_json_with_the_event_and_instance_ids(
-    function_env: dict[str, str], launch: Launch, caplog: pytest.LogCaptureFixture
+    function_env: dict[str, str], launch: Launch, caplog: pytest.LogCaptureFixture, waits: list[float]
 ) -> None:
     instance_id = launch()
     caplog.set_level("INFO", logger="ec2_isolation")
