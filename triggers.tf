@@ -19,8 +19,17 @@ locals {
     var.security_hub_action_enabled ? [local.security_hub_rule_arn] : [],
   )
 
-  # A GuardDuty finding about an EC2 instance, at or above the minimum severity, of one of the types
-  # (any type when the list is empty).
+  # The accounts whose findings the function serves (a GuardDuty administrator's bus carries its
+  # members' findings), when known at plan time (organization.tf): this account alone, or this account and
+  # the listed members; with only organization_id, any account (empty: no filter).
+  guardduty_finding_accounts = (
+    !local.organization_enabled ? [local.account_id] :
+    length(var.member_account_ids) > 0 ? distinct(concat([local.account_id], var.member_account_ids)) :
+    []
+  )
+
+  # A GuardDuty finding about an EC2 instance of a served account, at or above the minimum severity, of
+  # one of the types (any type when the list is empty).
   guardduty_event_pattern = {
     source      = ["aws.guardduty"]
     detail-type = ["GuardDuty Finding"]
@@ -29,7 +38,10 @@ locals {
         resource = { resourceType = ["Instance"] }
         severity = [{ numeric = [">=", var.guardduty_minimum_severity] }]
       },
-      { for key, types in { type = var.guardduty_finding_types } : key => types if length(types) > 0 },
+      {
+        for key, values in { type = var.guardduty_finding_types, accountId = local.guardduty_finding_accounts } :
+        key => values if length(values) > 0
+      },
     )
   }
 

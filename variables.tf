@@ -486,7 +486,7 @@ variable "alarm_actions" {
 }
 
 variable "guardduty_trigger_enabled" {
-  description = "Also isolate the EC2 instance of a GuardDuty finding (an EventBridge rule on \"GuardDuty Finding\" events about an Instance, at or above guardduty_minimum_severity, of one of guardduty_finding_types). A finding only ever isolates; a release is always the analyst's tag."
+  description = "Also isolate the EC2 instance of a GuardDuty finding (an EventBridge rule on \"GuardDuty Finding\" events about an Instance, at or above guardduty_minimum_severity, of one of guardduty_finding_types). In a GuardDuty administrator account, the findings of the member accounts this deployment serves (member_account_ids, organization_id) too, through their executor role. A finding only ever isolates; a release is always the analyst's tag."
   type        = bool
   default     = false
   nullable    = false
@@ -517,7 +517,7 @@ variable "guardduty_finding_types" {
 }
 
 variable "security_hub_action_enabled" {
-  description = "Create a Security Hub custom action (Security Hub must be enabled) and a rule on it: the EC2 instances of the findings an analyst sends to the action are isolated, their other resources reported as skipped. The action only ever isolates."
+  description = "Create a Security Hub custom action (Security Hub must be enabled) and a rule on it: the EC2 instances of the findings an analyst sends to the action are isolated (in a Security Hub administrator account, those of the served member accounts too), their other resources reported as skipped. The action only ever isolates."
   type        = bool
   default     = false
   nullable    = false

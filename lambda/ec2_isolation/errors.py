@@ -21,7 +21,8 @@ class ConfigurationError(IsolationError):
 
 
 class InvalidEvent(IsolationError):
-    """The event is not a well-formed tag-change event for an EC2 instance of this account and region."""
+    """The event is not a well-formed trigger event, or it is from (or names an instance in) an account
+    and region this function does not serve."""
 
 
 class AccountAccessDenied(IsolationError):

@@ -10,8 +10,11 @@ Three triggers, one isolation path:
   is reported as skipped.
 
 The finding triggers only ever isolate (a release is always an analyst's tag). Every event must come
-from the function's own account and region, and every instance it names must be there too; anything
-else is refused (``InvalidEvent``) before any AWS call.
+from an account and region the function serves (``check_origin``). A tag event's instances are in the
+event's own account and region; a finding's instance is where the finding says (a GuardDuty or Security
+Hub administrator account sees its members' findings), and that account and region must be served too.
+Anything else is refused (``InvalidEvent``) before any AWS call. Every parsed event lists its
+``targets``: each instance with its account and region.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ec2_isolation.errors import InvalidEvent
 
@@ -76,6 +79,14 @@ class FunctionIdentity:
         return cls(match["partition"], match["region"], match["account"])
 
 
+class Target(NamedTuple):
+    """An instance an event names, with the account and region it is in."""
+
+    account: str
+    region: str
+    instance_id: str
+
+
 @dataclass(frozen=True)
 class TagChangeEvent:
     event_id: str
@@ -104,10 +115,15 @@ class TagChangeEvent:
         )
 
     @property
+    def targets(self) -> tuple[Target, ...]:
+        """Every instance is in the event's own account and region."""
+        return tuple(Target(self.account, self.region, instance_id) for instance_id in self.instance_ids)
+
+    @property
     def trigger(self) -> dict[str, Any]:
         return {"type": TAG_TRIGGER}
 
-    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+    def trigger_for(self, target: Target) -> dict[str, Any]:
         return self.trigger
 
     @property
@@ -126,7 +142,8 @@ class GuardDutyFindingEvent:
     severity: float
     resource_type: str
     instance_ids: tuple[str, ...]
-    #: the function's own: findings of other accounts and regions are refused (not served across accounts)
+    #: the finding's account and region (``detail.accountId``, ``detail.region``), where its instance is:
+    #: the function's own, or a member's seen by a GuardDuty administrator account (when served)
     account: str
     region: str
 
@@ -145,6 +162,11 @@ class GuardDutyFindingEvent:
         return ISOLATE, f"GuardDuty finding {self.finding_id} ({self.finding_type})"
 
     @property
+    def targets(self) -> tuple[Target, ...]:
+        """The finding's instance, in the finding's account and region."""
+        return tuple(Target(self.account, self.region, instance_id) for instance_id in self.instance_ids)
+
+    @property
     def trigger(self) -> dict[str, Any]:
         return {
             "type": GUARDDUTY_TRIGGER,
@@ -154,7 +176,7 @@ class GuardDutyFindingEvent:
             "severity": str(self.severity),
         }
 
-    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+    def trigger_for(self, target: Target) -> dict[str, Any]:
         return self.trigger
 
     @property
@@ -165,21 +187,26 @@ class GuardDutyFindingEvent:
 @dataclass(frozen=True)
 class SecurityHubActionEvent:
     """Findings an analyst sent to the custom action: the EC2 instances among their resources (each with
-    the findings that name it) and every other resource, reported as skipped."""
+    its account and region, from its ARN, and the findings that name it) and every other resource,
+    reported as skipped."""
 
     event_id: str
     action_arns: tuple[str, ...]
     action_name: str
     finding_ids: tuple[str, ...]
-    instance_findings: Mapping[str, tuple[str, ...]]
+    instance_findings: Mapping[Target, tuple[str, ...]]
     skipped: tuple[dict[str, str], ...]
-    #: the function's own: instances of other accounts and regions are refused
+    #: the event's account and region (the Security Hub account's); each instance's are in its target
     account: str
     region: str
 
     @property
-    def instance_ids(self) -> tuple[str, ...]:
+    def targets(self) -> tuple[Target, ...]:
         return tuple(self.instance_findings)
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        return tuple(target.instance_id for target in self.instance_findings)
 
     def decide(self, settings: Settings) -> tuple[str | None, str]:
         if not settings.security_hub_action_arn:
@@ -187,7 +214,7 @@ class SecurityHubActionEvent:
         if settings.security_hub_action_arn not in self.action_arns:
             return None, f"the event is not from the custom action {settings.security_hub_action_arn}"
         if not self.instance_findings:
-            return None, "none of the findings is about an EC2 instance of this account and region"
+            return None, "none of the findings is about an EC2 instance"
         return ISOLATE, f"Security Hub custom action {self.action_name!r}"
 
     @property
@@ -198,11 +225,11 @@ class SecurityHubActionEvent:
             "finding_ids": list(self.finding_ids),
         }
 
-    def trigger_for(self, instance_id: str) -> dict[str, Any]:
+    def trigger_for(self, target: Target) -> dict[str, Any]:
         return {
             "type": SECURITY_HUB_TRIGGER,
             "action": self.action_name,
-            "finding_ids": list(self.instance_findings.get(instance_id, ())),
+            "finding_ids": list(self.instance_findings.get(target, ())),
         }
 
 
@@ -227,6 +254,39 @@ def _string_list(values: list[Any], where: str) -> tuple[str, ...]:
 # ---- cross-account and cross-region (issue 7) ---------------------------------------------------------
 
 
+def serves(
+    account: str,
+    region: str,
+    function: FunctionIdentity,
+    *,
+    member_account_ids: Collection[str] = (),
+    organization_id: str = "",
+) -> bool:
+    """Whether this function serves ``account`` in ``region``.
+
+    Served: the function's own account and region; any region of an account of ``member_account_ids``
+    (the function's own account included, when listed); and, when ``organization_id`` is set and
+    ``member_account_ids`` is empty, any account and region: the central bus policy admits only the
+    organization's accounts, so that policy is the trust boundary (an event put on the bus by another
+    account of the organization is served; so is a finding the organization's administrator account
+    sees).
+    """
+    if (account, region) == (function.account, function.region):
+        return True
+    return bool(
+        (account in member_account_ids or (organization_id and not member_account_ids))
+        and _ACCOUNT.fullmatch(account)
+        and _REGION.fullmatch(region)
+    )
+
+
+def _served_description(function: FunctionIdentity, member_account_ids: Collection[str]) -> str:
+    served = f"{function.account} in {function.region}"
+    if member_account_ids:
+        served += f" and accounts {', '.join(sorted(member_account_ids))} in any region"
+    return served
+
+
 def check_origin(
     account: str,
     region: str,
@@ -235,24 +295,14 @@ def check_origin(
     member_account_ids: Collection[str] = (),
     organization_id: str = "",
 ) -> None:
-    """Refuse an event of an account and region this function does not serve.
-
-    Served: the function's own account and region; any region of an account of ``member_account_ids``
-    (the function's own account included, when listed); and, when ``organization_id`` is set and
-    ``member_account_ids`` is empty, any account and region: the central bus policy admits only the
-    organization's accounts, so that policy is the trust boundary (an event put on the bus by another
-    account of the organization is served).
-    """
-    if (account, region) == (function.account, function.region):
-        return
-    if (account in member_account_ids or (organization_id and not member_account_ids)) and (
-        _ACCOUNT.fullmatch(account) and _REGION.fullmatch(region)
+    """Refuse an event of an account and region this function does not serve (see ``serves``)."""
+    if not serves(
+        account, region, function, member_account_ids=member_account_ids, organization_id=organization_id
     ):
-        return
-    served = f"{function.account} in {function.region}"
-    if member_account_ids:
-        served += f" and accounts {', '.join(sorted(member_account_ids))} in any region"
-    raise InvalidEvent(f"event is from account {account} in {region}; this function serves {served}")
+        raise InvalidEvent(
+            f"event is from account {account} in {region}; this function serves "
+            f"{_served_description(function, member_account_ids)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -267,8 +317,10 @@ def parse_event(
 ) -> ParsedEvent:
     """Validate ``event`` and return the instances it names; raise ``InvalidEvent`` on anything else.
 
-    The event's account and region must be served (``check_origin``); its instances must be of the event's
-    own account and region, in the function's partition."""
+    The event's account and region must be served (``check_origin``). A tag event's instances must be of
+    the event's own account and region; a finding's instance may be in another account and region (an
+    administrator account's member), which must be served too. Every instance is in the function's
+    partition."""
     if not isinstance(event, dict):
         raise InvalidEvent(f"event must be a JSON object, not {type(event).__name__}")
     event_id = _field(event, "id", str)
@@ -285,11 +337,34 @@ def parse_event(
         account, region, function, member_account_ids=member_account_ids, organization_id=organization_id
     )
     detail = _field(event, "detail", dict)
+    scope = _Scope(function, frozenset(member_account_ids), organization_id)
     if source == GUARDDUTY_SOURCE:
-        return _guardduty_finding(event_id, detail, function)
+        return _guardduty_finding(event_id, detail, scope)
     if source == SECURITY_HUB_SOURCE:
-        return _security_hub_action(event_id, event, detail, function)
+        return _security_hub_action(event_id, event, detail, scope, account=account, region=region)
     return _tag_change(event_id, event, detail, function, account=account, region=region)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What the function serves: where a finding's instance may be."""
+
+    function: FunctionIdentity
+    member_account_ids: frozenset[str]
+    organization_id: str
+
+    def serves(self, account: str, region: str) -> bool:
+        return serves(
+            account,
+            region,
+            self.function,
+            member_account_ids=self.member_account_ids,
+            organization_id=self.organization_id,
+        )
+
+    @property
+    def description(self) -> str:
+        return _served_description(self.function, self.member_account_ids)
 
 
 def _instance_arn_id(
@@ -308,6 +383,24 @@ def _instance_arn_id(
             f"(partition {function.partition}, the event's account {account} in {region})"
         )
     return match["instance_id"]
+
+
+def _served_instance(arn: str, scope: _Scope) -> Target:
+    """The instance of an instance ARN of the function's partition, in an account and region the function
+    serves (a finding's resource: its ARN says where it is)."""
+    match = _INSTANCE_ARN.fullmatch(arn)
+    if not match:
+        raise InvalidEvent(f"resource {arn!r} is not an EC2 instance ARN")
+    if match["partition"] != scope.function.partition:
+        raise InvalidEvent(
+            f"resource {arn} is outside this function's partition ({scope.function.partition})"
+        )
+    if not scope.serves(match["account"], match["region"]):
+        raise InvalidEvent(
+            f"resource {arn} is outside this function's accounts and regions: it is in account "
+            f"{match['account']} in {match['region']}; this function serves {scope.description}"
+        )
+    return Target(match["account"], match["region"], match["instance_id"])
 
 
 def _tag_change(
@@ -345,10 +438,12 @@ def _tag_change(
     )
 
 
-def _guardduty_finding(
-    event_id: str, detail: dict[str, Any], function: FunctionIdentity
-) -> GuardDutyFindingEvent:
-    """A "GuardDuty Finding" event: the finding (camelCase, as EventBridge delivers it) is the detail."""
+def _guardduty_finding(event_id: str, detail: dict[str, Any], scope: _Scope) -> GuardDutyFindingEvent:
+    """A "GuardDuty Finding" event: the finding (camelCase, as EventBridge delivers it) is the detail.
+
+    The event is the bus's (checked by ``check_origin``); the finding's account and region
+    (``detail.accountId``, ``detail.region``) are where its instance is: a GuardDuty administrator
+    account's bus also carries its members' findings, served when the member is (``serves``)."""
     finding_id = _field(detail, "id", str, "detail")
     finding_type = _field(detail, "type", str, "detail")
     if "severity" not in detail:
@@ -356,13 +451,12 @@ def _guardduty_finding(
     severity = detail["severity"]
     if isinstance(severity, bool) or not isinstance(severity, int | float) or not math.isfinite(severity):
         raise InvalidEvent(f"detail.severity must be a number, not {severity!r}")
-    # An administrator account's bus also carries its members' findings: they are not this function's.
     account = _field(detail, "accountId", str, "detail")
     region = _field(detail, "region", str, "detail")
-    if (account, region) != (function.account, function.region):
+    if not scope.serves(account, region):
         raise InvalidEvent(
             f"finding {finding_id} is about account {account} in {region}; this function serves "
-            f"{function.account} in {function.region}"
+            f"{scope.description}"
         )
     resource = _field(detail, "resource", dict, "detail")
     resource_type = _field(resource, "resourceType", str, "detail.resource")
@@ -376,8 +470,8 @@ def _guardduty_finding(
             )
         instance_ids = (instance_id,)
     return GuardDutyFindingEvent(
-        account=function.account,
-        region=function.region,
+        account=account,
+        region=region,
         event_id=event_id,
         finding_id=finding_id,
         finding_type=finding_type,
@@ -388,16 +482,26 @@ def _guardduty_finding(
 
 
 def _security_hub_action(
-    event_id: str, event: dict[str, Any], detail: dict[str, Any], function: FunctionIdentity
+    event_id: str,
+    event: dict[str, Any],
+    detail: dict[str, Any],
+    scope: _Scope,
+    *,
+    account: str,
+    region: str,
 ) -> SecurityHubActionEvent:
-    """A "Security Hub Findings - Custom Action" event: ASFF findings, each with its resources."""
+    """A "Security Hub Findings - Custom Action" event: ASFF findings, each with its resources.
+
+    Each instance is in the account and region of its ARN (a Security Hub administrator's findings may
+    be about its members' instances, of several accounts and regions): each must be served, else the
+    whole event is refused (nothing is silently dropped)."""
     action_arns = _string_list(_field(event, "resources", list), "resources")
     action_name = _field(detail, "actionName", str, "detail")
     findings = _field(detail, "findings", list, "detail")
     if not findings:
         raise InvalidEvent("detail.findings is empty")
     finding_ids: list[str] = []
-    by_instance: dict[str, list[str]] = {}
+    by_instance: dict[Target, list[str]] = {}
     skipped: list[dict[str, str]] = []
     for index, finding in enumerate(findings):
         where = f"detail.findings[{index}]"
@@ -420,16 +524,16 @@ def _security_hub_action(
                     }
                 )
                 continue
-            ids = by_instance.setdefault(_instance_arn_id(resource_id, function), [])
+            ids = by_instance.setdefault(_served_instance(resource_id, scope), [])
             if finding_id not in ids:
                 ids.append(finding_id)
     return SecurityHubActionEvent(
-        account=function.account,
-        region=function.region,
+        account=account,
+        region=region,
         event_id=event_id,
         action_arns=action_arns,
         action_name=action_name,
         finding_ids=tuple(finding_ids),
-        instance_findings={instance_id: tuple(ids) for instance_id, ids in by_instance.items()},
+        instance_findings={target: tuple(ids) for target, ids in by_instance.items()},
         skipped=tuple(skipped),
     )

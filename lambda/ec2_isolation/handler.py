@@ -85,7 +85,10 @@ def handle(
 
         results: list[dict[str, Any]] = []
         unannounced: dict[str, str] = {}
-        for instance_id in parsed.instance_ids:
+        # Each instance in its own account and region: the event's for a tag, the finding's for a
+        # GuardDuty finding, its ARN's for a Security Hub finding (an administrator sees its members').
+        for target in parsed.targets:
+            account, region, instance_id = target
             with log_context(instance_id=instance_id, action=action, dry_run=settings.dry_run):
                 result = _act(
                     action,
@@ -93,10 +96,10 @@ def handle(
                     instance_id,
                     settings,
                     event_id=parsed.event_id,
-                    trigger=parsed.trigger_for(instance_id),
+                    trigger=parsed.trigger_for(target),
                     function=function,
-                    account=parsed.account,
-                    region=parsed.region,
+                    account=account,
+                    region=region,
                     now=now,
                     sleep=sleep,
                 )
@@ -108,7 +111,7 @@ def handle(
                         action=action,
                         event_id=parsed.event_id,
                         result=result,
-                        instance_arn=function.instance_arn(instance_id, parsed.account, parsed.region),
+                        instance_arn=function.instance_arn(instance_id, account, region),
                         dry_run=settings.dry_run,
                     )
                 except NotificationFailed as exc:

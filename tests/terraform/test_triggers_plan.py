@@ -2,7 +2,9 @@
 rule and a Security Hub custom action with its rule, each targeting the function with the tag rule's
 retry policy and dead-letter queue, allowed to invoke it, and allowed by the queue's policy. The planned
 patterns are evaluated with moto's EventPattern (a faithful port of EventBridge matching) against the
-real event shapes."""
+real event shapes. The GuardDuty rule matches only the findings of the accounts the function serves, when
+that is known at plan time (alone; with member accounts, examples/complete; with only an organization, a
+second module call in the triggers configuration)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,19 @@ module "ec2_isolation" {
 
   security_hub_action_enabled = true
 }
+
+# The GuardDuty trigger of a deployment that serves an organization without a member list (planned with
+# the first: a second plan would cost more).
+module "organization_only" {
+  source = "../../"
+
+  name                      = "ec2-isolation-org"
+  guardduty_trigger_enabled = true
+  organization_id           = "o-a1b2c3d4e5"
+}
 """
+MEMBERS = ["210987654321", "310987654321"]  # examples/complete
+STRANGER = "111122223333"
 TRIGGER_RESOURCES = {
     "aws_cloudwatch_event_rule.guardduty[0]",
     "aws_cloudwatch_event_target.guardduty[0]",
@@ -57,8 +71,14 @@ def triggers_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan
     return Plan(result.plan, result.sts_actions)
 
 
-def matches(plan: Plan, rule: str, event: dict[str, Any]) -> bool:
-    pattern = EventPattern.load(plan.after(f"aws_cloudwatch_event_rule.{rule}[0]")["event_pattern"])
+def event_pattern(plan: Plan, rule: str, module: str = "ec2_isolation") -> str:
+    change = plan.resource_changes[f"module.{module}.aws_cloudwatch_event_rule.{rule}[0]"]
+    pattern: str = change["change"]["after"]["event_pattern"]
+    return pattern
+
+
+def matches(plan: Plan, rule: str, event: dict[str, Any], module: str = "ec2_isolation") -> bool:
+    pattern = EventPattern.load(event_pattern(plan, rule, module))
     return bool(pattern.matches_event(cast(Any, event)))
 
 
@@ -178,3 +198,40 @@ def test_the_security_hub_pattern_matches_only_its_custom_action(triggers_plan: 
 def matches_tag_rule(plan: Plan, event: dict[str, Any]) -> bool:
     pattern = EventPattern.load(plan.after("aws_cloudwatch_event_rule.this")["event_pattern"])
     return bool(pattern.matches_event(cast(Any, event)))
+
+
+def finding_of(account: str) -> dict[str, Any]:
+    """The sample finding on this (administrator) account's bus, about an instance of ``account``."""
+    return guardduty_finding_event(INSTANCE, finding_account=account)
+
+
+def test_a_single_account_guardduty_rule_matches_only_this_accounts_findings(triggers_plan: Plan) -> None:
+    # Given no member accounts and no organization, Then the rule filters on this account's findings
+    assert json.loads(event_pattern(triggers_plan, "guardduty"))["detail"]["accountId"] == [ACCOUNT]
+    # and a member's finding on this bus (an administrator account's) does not invoke the function,
+    # which would refuse it
+    assert matches(triggers_plan, "guardduty", finding_of(ACCOUNT))
+    assert not matches(triggers_plan, "guardduty", finding_of(MEMBERS[0]))
+
+
+def test_with_member_accounts_the_guardduty_rule_matches_this_and_the_members_findings(
+    complete_plan: Plan,
+) -> None:
+    # Given examples/complete: member accounts listed (and an organization)
+    pattern = json.loads(event_pattern(complete_plan, "guardduty"))
+    # Then the rule filters on this account and the members, once each
+    assert pattern["detail"]["accountId"] == [ACCOUNT, *MEMBERS]
+    for account in (ACCOUNT, *MEMBERS):
+        assert matches(complete_plan, "guardduty", finding_of(account)), account
+    assert not matches(complete_plan, "guardduty", finding_of(STRANGER))
+
+
+def test_with_only_an_organization_the_guardduty_rule_does_not_filter_on_the_account(
+    triggers_plan: Plan,
+) -> None:
+    # Given an organization and no member list: every account of it is served, unknown at plan time
+    pattern = json.loads(event_pattern(triggers_plan, "guardduty", "organization_only"))
+    # Then the rule has no account filter (the function checks the account), the rest of the filter stays
+    assert "accountId" not in pattern["detail"]
+    assert pattern["detail"]["resource"] == {"resourceType": ["Instance"]}
+    assert matches(triggers_plan, "guardduty", finding_of(STRANGER), "organization_only")

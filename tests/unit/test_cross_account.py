@@ -23,16 +23,24 @@ from ec2_isolation.accounts import (
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import ConfigurationError, EventIsolationFailed, InvalidEvent
-from ec2_isolation.events import FunctionIdentity, parse_event
+from ec2_isolation.events import FunctionIdentity, Target, parse_event
 from ec2_isolation.steps import required_actions
 from ec2_isolation.steps.record import read_record
-from tests.fixtures.events import ACCOUNT, REGION, tag_change_event
+from tests.fixtures.events import (
+    ACCOUNT,
+    REGION,
+    SECURITY_HUB_ACTION_ARN,
+    guardduty_finding_event,
+    security_hub_action_event,
+    tag_change_event,
+)
 from tests.fixtures.faults import Fault, inject, record_calls
 from tests.fixtures.iam_calls import record_on
 from tests.unit.conftest import (
     FUNCTION_ARN,
     RECORD_TABLE,
     Invoke,
+    Launch,
     Network,
     eni_groups,
     groups_named,
@@ -43,6 +51,8 @@ from tests.unit.conftest import (
 from tools.fleet import create_instance_profile, launch_instance
 
 MEMBER = "210987654321"
+#: an account neither the default settings nor ``xsettings`` serve
+STRANGER = "111122223333"
 OTHER_REGION = "eu-west-1"
 ROLE = "security/ec2-isolation-executor"
 EXTERNAL_ID = "ec2-isolation-ir"
@@ -94,6 +104,31 @@ def member() -> dict[str, Any]:
         ec2, subnet_id=network.subnet_id, enis=[[network.app_group_id]], name="member-web", profile_arn=app
     )
     return {"ec2": ec2, "iam": iam, "isolation": isolation, "app": app, "net": network, "id": instance_id}
+
+
+@pytest.fixture
+def xtriggers(xsettings: Settings) -> Settings:
+    """The central function of a GuardDuty and Security Hub administrator account, both triggers on."""
+    return dataclasses.replace(
+        xsettings,
+        guardduty_trigger=True,
+        guardduty_minimum_severity=7.0,
+        security_hub_action_arn=SECURITY_HUB_ACTION_ARN,
+    )
+
+
+def central_record(key: str) -> dict[str, Any] | None:
+    return read_record(boto3.client("dynamodb", region_name=REGION), RECORD_TABLE, key)
+
+
+def assert_isolated_in(ec2: Any, instance_id: str, vpc_id: str, profile_arn: str) -> None:
+    """The instance is isolated by the EC2 client of its own account: ENIs on that account's isolation
+    group, its isolation profile, the status tag."""
+    (group,) = groups_named(ec2, "ec2-isolation-isolation", vpc_id)
+    assert eni_groups(ec2, instance_id)
+    assert all(groups == [group["GroupId"]] for groups in eni_groups(ec2, instance_id).values())
+    assert profile_arns(ec2, instance_id) == [profile_arn]
+    assert tags_of(ec2, instance_id)["SecurityIsolation:Status"] == "Isolated"
 
 
 def isolate_event(instance_id: str, account: str = MEMBER, region: str = REGION, **kw: Any) -> dict[str, Any]:
@@ -206,6 +241,57 @@ class TestEvents:
         event["resources"] = [arn]
         with pytest.raises(InvalidEvent, match="outside this function's partition, account and region"):
             parse_event(event, HERE, member_account_ids={MEMBER})
+
+    def test_each_event_lists_its_targets_where_they_are(self) -> None:
+        # a tag event: every instance in the event's account and region
+        tag = parse_event(
+            isolate_event("i-0123456789abcdef0", MEMBER, OTHER_REGION), HERE, member_account_ids={MEMBER}
+        )
+        assert tag.targets == (Target(MEMBER, OTHER_REGION, "i-0123456789abcdef0"),)
+        # a GuardDuty finding on the central bus: its instance in the finding's account and region
+        finding = guardduty_finding_event("i-0123456789abcdef0", finding_account=MEMBER)
+        parsed = parse_event(finding, HERE, member_account_ids={MEMBER})
+        assert parsed.targets == (Target(MEMBER, REGION, "i-0123456789abcdef0"),)
+        # a Security Hub custom action: each instance where its ARN says, the same id in two accounts twice
+        action = security_hub_action_event(
+            ["i-0123456789abcdef0", "i-0123456789abcdef0"], accounts=[ACCOUNT, MEMBER]
+        )
+        assert parse_event(action, HERE, member_account_ids={MEMBER}).targets == (
+            Target(ACCOUNT, REGION, "i-0123456789abcdef0"),
+            Target(MEMBER, REGION, "i-0123456789abcdef0"),
+        )
+
+    def test_by_default_a_finding_of_another_account_is_refused(self) -> None:
+        finding = guardduty_finding_event("i-0123456789abcdef0", finding_account=MEMBER)
+        with pytest.raises(
+            InvalidEvent, match=f"is about account {MEMBER} in {REGION}; this function serves"
+        ):
+            parse_event(finding, HERE)
+        action = security_hub_action_event(["i-0123456789abcdef0"], account=MEMBER)
+        with pytest.raises(InvalidEvent, match=f"in account {MEMBER} in {REGION}; this function serves"):
+            parse_event(action, HERE)
+
+    def test_an_organization_without_a_member_list_serves_the_findings_of_any_well_formed_account(
+        self,
+    ) -> None:
+        finding = guardduty_finding_event("i-0123456789abcdef0", finding_account=STRANGER)
+        finding["detail"]["region"] = "ap-southeast-2"
+        parsed = parse_event(finding, HERE, organization_id="o-abc123def4")
+        assert parsed.targets == (Target(STRANGER, "ap-southeast-2", "i-0123456789abcdef0"),)
+        action = security_hub_action_event(["i-0123456789abcdef0"], account=STRANGER)
+        assert parse_event(action, HERE, organization_id="o-abc123def4").targets == (
+            Target(STRANGER, REGION, "i-0123456789abcdef0"),
+        )
+        finding["detail"]["accountId"] = FULLWIDTH_ACCOUNT
+        with pytest.raises(InvalidEvent, match="is about account"):
+            parse_event(finding, HERE, organization_id="o-abc123def4")
+
+    def test_a_security_hub_instance_of_another_partition_is_refused_even_of_a_member(self) -> None:
+        action = security_hub_action_event(["i-0123456789abcdef0"], account=MEMBER)
+        arn = action["detail"]["findings"][0]["Resources"][0]["Id"]
+        action["detail"]["findings"][0]["Resources"][0]["Id"] = arn.replace("arn:aws:", "arn:aws-cn:")
+        with pytest.raises(InvalidEvent, match="outside this function's partition"):
+            parse_event(action, HERE, member_account_ids={MEMBER})
 
 
 class TestSessionPolicy:
@@ -391,3 +477,142 @@ class TestOtherRegion:
         )
         assert record is not None and record["status"] == "isolated"
         assert sts_calls.sent("AssumeRole") == []
+
+
+class TestFindingsOfMemberAccounts:
+    """A GuardDuty or Security Hub administrator account's bus carries its members' findings: the central
+    function isolates a served member's instance there, through the executor role, like a member's tag."""
+
+    def test_a_member_accounts_guardduty_finding_isolates_its_instance_there(
+        self, member: dict[str, Any], invoke: Invoke, xtriggers: Settings, ec2: Any, sts_calls: Any
+    ) -> None:
+        # Given a finding about the member's instance on the administrator's (central) bus: the event is
+        # the central account's, the finding the member's
+        instance_id = member["id"]
+        event = guardduty_finding_event(instance_id, finding_account=MEMBER, event_id="evt-gd-member")
+        assert (event["account"], event["detail"]["accountId"]) == (ACCOUNT, MEMBER)
+        # When it reaches the central function
+        summary = invoke(event, settings=xtriggers)
+        # Then the instance is isolated in the member account, by the member's executor role
+        assert [(r["instance_id"], r["status"]) for r in summary["instances"]] == [(instance_id, "isolated")]
+        assert_isolated_in(member["ec2"], instance_id, member["net"].vpc_id, member["isolation"])
+        (assume,) = sts_calls.sent("AssumeRole")
+        assert assume["RoleArn"] == f"arn:aws:iam::{MEMBER}:role/{ROLE}"
+        assert assume["RoleSessionName"] == "ec2-isolation-evt-gd-member"
+        # and the central account's EC2 is untouched
+        assert groups_named(ec2, "ec2-isolation-isolation") == []
+        # and the record is central, under the member's account and region, naming the finding
+        record = central_record(f"{MEMBER}:{REGION}:{instance_id}")
+        assert record is not None and record["status"] == "isolated"
+        assert [a["trigger"]["type"] for a in record["attempts"]] == ["guardduty"]
+        assert record["attempts"][0]["trigger"]["finding_id"] == event["detail"]["id"]
+        assert central_record(instance_id) is None
+
+    @pytest.mark.parametrize(
+        ("finding", "message"),
+        [
+            (dict(accountId=STRANGER), f"is about account {STRANGER} in {REGION}"),
+            # a member is served in every region, but only in a region
+            (dict(accountId=MEMBER, region="mars-1"), f"is about account {MEMBER} in mars-1"),
+        ],
+        ids=["an account not served", "a malformed region"],
+    )
+    def test_a_finding_of_an_account_or_region_not_served_is_refused_without_any_aws_call(
+        self,
+        finding: dict[str, str],
+        message: str,
+        invoke: Invoke,
+        xtriggers: Settings,
+        clients: AwsClients,
+        sts_calls: Any,
+    ) -> None:
+        # Given a finding about an instance of an account (or region) the function does not serve
+        event = guardduty_finding_event("i-0123456789abcdef0")
+        event["detail"].update(finding)
+        calls = record_calls(clients.ec2, clients.dynamodb, clients.iam)
+        # When / Then it is refused (the failure path), naming what is served, and nothing is called:
+        # no executor role is assumed
+        with pytest.raises(InvalidEvent, match=message) as refused:
+            invoke(event, settings=xtriggers)
+        assert f"serves {ACCOUNT} in {REGION} and accounts {ACCOUNT}, {MEMBER} in any region" in str(
+            refused.value
+        )
+        assert calls.calls == [] and sts_calls.calls == []
+
+    def test_a_security_hub_action_isolates_each_instance_in_its_own_account(
+        self,
+        member: dict[str, Any],
+        launch: Launch,
+        network: Network,
+        invoke: Invoke,
+        xtriggers: Settings,
+        ec2: Any,
+        isolation_profile_arn: str,
+        sts_calls: Any,
+    ) -> None:
+        # Given an analyst in the Security Hub administrator (central) account sending two findings to
+        # the custom action: one about a central instance, one about the member's
+        central = launch()
+        event = security_hub_action_event([central, member["id"]], accounts=[ACCOUNT, MEMBER])
+        finding_ids = [f["Id"] for f in event["detail"]["findings"]]
+        # When the custom action's event reaches the function
+        summary = invoke(event, settings=xtriggers)
+        # Then each instance is isolated in its own account, each result naming its finding
+        assert [
+            (r["instance_id"], r["status"], r["trigger"]["finding_ids"]) for r in summary["instances"]
+        ] == [
+            (central, "isolated", [finding_ids[0]]),
+            (member["id"], "isolated", [finding_ids[1]]),
+        ]
+        assert_isolated_in(ec2, central, network.vpc_id, isolation_profile_arn)
+        assert_isolated_in(member["ec2"], member["id"], member["net"].vpc_id, member["isolation"])
+        # (the member's isolation group is in the member account only, and the central one in the central)
+        assert groups_named(ec2, "ec2-isolation-isolation", member["net"].vpc_id) == []
+        assert groups_named(member["ec2"], "ec2-isolation-isolation", network.vpc_id) == []
+        # and the member's through its executor role only (the central instance needs none)
+        (assume,) = sts_calls.sent("AssumeRole")
+        assert assume["RoleArn"] == f"arn:aws:iam::{MEMBER}:role/{ROLE}"
+        # and both records are central: the central instance under its id, the member's under its
+        # account and region
+        central_saved = central_record(central)
+        member_saved = central_record(f"{MEMBER}:{REGION}:{member['id']}")
+        assert central_saved is not None and central_saved["status"] == "isolated"
+        assert member_saved is not None and member_saved["status"] == "isolated"
+        assert member_saved["attempts"][0]["trigger"] == {
+            "type": "securityhub",
+            "action": "Isolate instance",
+            "finding_ids": [finding_ids[1]],
+        }
+
+    def test_a_security_hub_resource_of_an_account_not_served_fails_the_whole_event(
+        self,
+        member: dict[str, Any],
+        launch: Launch,
+        network: Network,
+        invoke: Invoke,
+        xtriggers: Settings,
+        ec2: Any,
+        clients: AwsClients,
+        sts_calls: Any,
+    ) -> None:
+        # Given findings about a central instance, a member's, and an instance of an account not served
+        central = launch()
+        before = eni_groups(ec2, central)
+        event = security_hub_action_event(
+            [central, member["id"], "i-0fedcba9876543210"], accounts=[ACCOUNT, MEMBER, STRANGER]
+        )
+        calls = record_calls(clients.ec2, clients.dynamodb, clients.iam)
+        # When / Then the whole event is refused, naming the resource and its account (not silently
+        # narrowed to the served instances), before any AWS call
+        stranger_arn = f"arn:aws:ec2:{REGION}:{STRANGER}:instance/i-0fedcba9876543210"
+        with pytest.raises(
+            InvalidEvent, match=f"resource {stranger_arn} is outside this function"
+        ) as refused:
+            invoke(event, settings=xtriggers)
+        assert f"in account {STRANGER} in {REGION}" in str(refused.value)
+        assert calls.calls == [] and sts_calls.calls == []
+        # and neither served instance was touched
+        assert eni_groups(ec2, central) == before
+        assert groups_named(member["ec2"], "ec2-isolation-isolation") == []
+        assert central_record(central) is None
+        assert central_record(f"{MEMBER}:{REGION}:{member['id']}") is None
