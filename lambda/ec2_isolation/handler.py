@@ -89,7 +89,13 @@ def handle(
         # GuardDuty finding, its ARN's for a Security Hub finding (an administrator sees its members').
         for target in parsed.targets:
             account, region, instance_id = target
-            with log_context(instance_id=instance_id, action=action, dry_run=settings.dry_run):
+            with log_context(
+                instance_id=instance_id,
+                account=account,
+                region=region,
+                action=action,
+                dry_run=settings.dry_run,
+            ):
                 result = _act(
                     action,
                     clients,

@@ -316,6 +316,10 @@ def test_the_function_acted_through_the_member_accounts_executor_role(
     assert role_a.get("RoleLastUsed", {}).get("LastUsedDate"), "A's executor role was never used"
     assumed = [line for line in invocation.json_log_lines() if line["message"] == "assumed the executor role"]
     assert [(line["role_arn"], line["region"]) for line in assumed] == [(role_a["Arn"], REGION)]
+    # and every log line about the instance says where it is
+    about = [line for line in invocation.json_log_lines() if "instance_id" in line]
+    assert about
+    assert {(line["account"], line["region"]) for line in about} == {(ACCOUNT_A, REGION)}
     # and not B's
     assert not executor_role(session_for(ACCOUNT_B, REGION)).get("RoleLastUsed", {}).get("LastUsedDate")
     # The role it assumed trusts exactly the deployed function's role, with the function's external id

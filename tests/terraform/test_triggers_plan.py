@@ -9,6 +9,7 @@ second module call in the triggers configuration)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -63,11 +64,18 @@ TRIGGER_RESOURCES = {
 
 
 @pytest.fixture(scope="session")
-def triggers_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
-    directory = plan_workspace.root / "examples" / "triggers-inputs-test"
+def triggers_plan(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The triggers configuration, planned once on the terraform binary: the module as a whole is planned
+    on every core by the example and custom plans; the triggers add resources, not core features."""
+    workspace = Workspace(
+        tfcli.copy_module_tree(tmp_path_factory.mktemp("triggers") / "module"), terraform_env
+    )
+    directory = workspace.root / "examples" / "triggers-inputs-test"
     directory.mkdir()
     (directory / "main.tf").write_text(TRIGGERS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
+    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
     return Plan(result.plan, result.sts_actions)
 
 
