@@ -12,6 +12,8 @@ CHECKOV_VENV ?= .venv-checkov
 BENCH_ARGS ?= --burst 200
 # `make compliance PLAN=plan.json`: a `terraform show -json` plan to check (default: every example).
 PLAN ?=
+# `make compliance KEEP_PLANS=dir`: keep the examples' JSON plans in dir (the tests check them further).
+KEEP_PLANS ?=
 export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -66,7 +68,7 @@ $(CHECKOV_VENV)/.installed: pyproject.toml tools/deps.py
 	touch $@
 
 compliance: $(VENV)/.installed $(COMPLIANCE_VENV)/.installed ## terraform-compliance features on PLAN=plan.json, or on every example planned offline
-	$(PY) -m tools.compliance --terraform-compliance $(COMPLIANCE_VENV)/bin/terraform-compliance $(if $(PLAN),--plan $(PLAN))
+	$(PY) -m tools.compliance --terraform-compliance $(COMPLIANCE_VENV)/bin/terraform-compliance $(if $(PLAN),--plan $(PLAN)) $(if $(KEEP_PLANS),--keep-plans $(KEEP_PLANS))
 
 checkov: $(CHECKOV_VENV)/.installed ## Static security scan (checkov, offline) of the module and examples
 	$(PYTHON) -m tools.security_scan --checkov $(CHECKOV_VENV)/bin/checkov

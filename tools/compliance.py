@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -345,6 +346,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="`terraform show -json` output to check (repeatable); without it, every example is planned",
     )
     parser.add_argument(
+        "--keep-plans",
+        type=Path,
+        default=None,
+        help="when planning every example: also write each JSON plan to DIR/<example>.json (kept)",
+    )
+    parser.add_argument(
         "--log-kms-key",
         choices=["auto", "given", "not-given"],
         default="auto",
@@ -360,7 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plans = {str(path): path for path in args.plan}
             else:
                 print(f"Planning every example offline in {workdir} ...", flush=True)
-                plans = {f"examples/{name}": path for name, path in plan_examples(workdir).items()}
+                planned = plan_examples(workdir)
+                if args.keep_plans is not None:
+                    args.keep_plans.mkdir(parents=True, exist_ok=True)
+                    for name, path in planned.items():
+                        shutil.copyfile(path, args.keep_plans / f"{name}.json")
+                plans = {f"examples/{name}": path for name, path in planned.items()}
             runs = [
                 run_features(
                     path,

@@ -8,6 +8,7 @@ into the repository.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,18 +78,47 @@ def compliance_workspace(tmp_path_factory: pytest.TempPathFactory) -> compliance
     return compliance.Workspace.create(tmp_path_factory.mktemp("compliance"))
 
 
+def make_compliance(*args: str) -> subprocess.CompletedProcess[str]:
+    """``make compliance`` with ``args`` (variables such as ``PLAN=...``), from this repository."""
+    # `-o .venv/.installed`: this test runs from .venv; never reinstall it under the running session.
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "compliance", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class MakeComplianceRun:
+    """One ``make compliance`` of every example, and the JSON plans it kept."""
+
+    result: subprocess.CompletedProcess[str]
+    plans_dir: Path
+
+
 @pytest.fixture(scope="session")
-def example_plans(
-    compliance_workspace: compliance.Workspace, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
-    """The JSON plan of every example (offline), by example name."""
+def make_compliance_run(
+    terraform_compliance_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> MakeComplianceRun:
+    """``make compliance`` as a user runs it (every example planned offline, every feature), once per
+    session; it keeps its plans (``KEEP_PLANS``), which the other compliance tests check further."""
     plans_dir = tmp_path_factory.mktemp("example-plans")
+    return MakeComplianceRun(make_compliance(f"KEEP_PLANS={plans_dir}"), plans_dir)
+
+
+@pytest.fixture(scope="session")
+def example_plans(make_compliance_run: MakeComplianceRun) -> dict[str, Path]:
+    """The JSON plan of every example (offline), by example name: the plans `make compliance` made."""
     plans = {
-        example.name: compliance_workspace.plan(
-            example.relative_to(REPO_ROOT), plans_dir / f"{example.name}.json"
-        )
+        example.name: make_compliance_run.plans_dir / f"{example.name}.json"
         for example in compliance.example_dirs()
     }
+    missing = sorted(name for name, path in plans.items() if not path.is_file())
+    run = make_compliance_run.result
+    assert not missing, f"make compliance planned no {missing}:\n{run.stdout}\n{run.stderr}"
     assert "basic" in plans
     return plans
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.compliance.conftest import MakeComplianceRun, make_compliance
 from tools import compliance
 
 pytestmark = pytest.mark.terraform
@@ -415,24 +415,15 @@ def test_a_mutation_fails_its_feature(
 # --------------------------------------------------------------------------------------------------
 
 
-def make_compliance(*args: str) -> subprocess.CompletedProcess[str]:
-    # `-o .venv/.installed`: this test runs from .venv; never reinstall it under the running session.
-    return subprocess.run(
-        ["make", "--no-print-directory", "-o", ".venv/.installed", "compliance", *args],
-        cwd=compliance.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
-def test_make_compliance_plans_every_example_and_passes(terraform_compliance_bin: Path) -> None:
-    result = make_compliance()
+def test_make_compliance_plans_every_example_and_passes(make_compliance_run: MakeComplianceRun) -> None:
+    result = make_compliance_run.result
 
     assert result.returncode == 0, result.stdout + result.stderr
     for example in compliance.example_dirs():
         assert f"OK   examples/{example.name}: " in result.stdout, result.stdout
+        # and it kept the plan it checked (KEEP_PLANS): the plan of that example
+        kept = compliance.load_plan(make_compliance_run.plans_dir / f"{example.name}.json")
+        assert "ec2_isolation" in kept["configuration"]["root_module"]["module_calls"], example.name
 
 
 def test_make_compliance_checks_the_given_plan_and_fails_on_a_failed_scenario(
