@@ -237,12 +237,16 @@ def custom_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
 
 
 @pytest.fixture(scope="session")
-def minimal_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
-    """The offline plan of a configuration that switches every containment-depth step off."""
-    directory = plan_workspace.root / MINIMAL_CONFIG_DIR
+def minimal_plan(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The offline plan of a configuration that switches every containment-depth step off, once, on the
+    terraform binary: the example and custom plans already run the module on every core."""
+    workspace = _workspace(tmp_path_factory, "minimal", terraform_env)
+    directory = workspace.root / MINIMAL_CONFIG_DIR
     directory.mkdir()
     (directory / "main.tf").write_text(MINIMAL_INPUTS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
+    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
     return Plan(result.plan, result.sts_actions)
 
 
