@@ -182,6 +182,26 @@ def _workspace(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[st
     return Workspace(tfcli.copy_module_tree(tmp_path_factory.mktemp(name) / "module"), env)
 
 
+def plan_on_the_binary(
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str],
+    name: str,
+    configuration: Path,
+    main_tf: str | None = None,
+) -> Plan:
+    """The offline plan of ``configuration`` (relative to the module root) in a copy of its own, on the
+    terraform binary only; with ``main_tf``, that configuration is written there first. For the
+    configurations that add resources, not core features: the example and custom plans run the module
+    on every core."""
+    workspace = _workspace(tmp_path_factory, name, env)
+    directory = workspace.root / configuration
+    if main_tf is not None:
+        directory.mkdir()
+        (directory / "main.tf").write_text(main_tf, encoding="utf-8")
+    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
+    return Plan(result.plan, result.sts_actions, result.assumed_roles)
+
+
 @pytest.fixture(scope="session")
 def workspace(
     tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
@@ -242,12 +262,9 @@ def minimal_plan(
 ) -> Plan:
     """The offline plan of a configuration that switches every containment-depth step off, once, on the
     terraform binary: the example and custom plans already run the module on every core."""
-    workspace = _workspace(tmp_path_factory, "minimal", terraform_env)
-    directory = workspace.root / MINIMAL_CONFIG_DIR
-    directory.mkdir()
-    (directory / "main.tf").write_text(MINIMAL_INPUTS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
-    return Plan(result.plan, result.sts_actions)
+    return plan_on_the_binary(
+        tmp_path_factory, terraform_env, "minimal", MINIMAL_CONFIG_DIR, MINIMAL_INPUTS_TF
+    )
 
 
 @pytest.fixture(scope="session")
@@ -256,6 +273,4 @@ def complete_plan(
 ) -> Plan:
     """The offline plan of examples/complete (every input set), once, on the terraform binary: the other
     plans already run the module on every core."""
-    workspace = _workspace(tmp_path_factory, "complete", terraform_env)
-    result = tfcli.offline_plan(workspace.root / COMPLETE_EXAMPLE, workspace.env, core=tfcore.BinaryCore())
-    return Plan(result.plan, result.sts_actions)
+    return plan_on_the_binary(tmp_path_factory, terraform_env, "complete", COMPLETE_EXAMPLE)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.conftest import Workspace
+from tests.terraform.conftest import plan_on_the_binary
 from tests.terraform.plan import Plan, as_set, statements_by_sid
-from tools import tfcli, tfcore
+from tools import tfcli
 
 pytestmark = pytest.mark.terraform
 
@@ -68,11 +68,7 @@ def org_plan(
     tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
 ) -> Plan:
     """The offline plan of examples/organization (the terraform binary only: the layout is the same)."""
-    workspace = Workspace(
-        tfcli.copy_module_tree(tmp_path_factory.mktemp("organization") / "module"), terraform_env
-    )
-    result = tfcli.offline_plan(workspace.root / EXAMPLE, workspace.env, core=tfcore.BinaryCore())
-    return Plan(result.plan, result.sts_actions, result.assumed_roles)
+    return plan_on_the_binary(tmp_path_factory, terraform_env, "organization", EXAMPLE)
 
 
 def after(plan: Plan, module: str, address: str) -> dict[str, Any]:

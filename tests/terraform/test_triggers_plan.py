@@ -16,9 +16,9 @@ import pytest
 from moto.events.models import EventPattern
 
 from tests.fixtures.events import guardduty_finding_event, load_event, security_hub_action_event
-from tests.terraform.conftest import Workspace
+from tests.terraform.conftest import plan_on_the_binary
 from tests.terraform.plan import Plan
-from tools import tfcli, tfcore
+from tools import tfcli
 
 pytestmark = pytest.mark.terraform
 
@@ -69,14 +69,9 @@ def triggers_plan(
 ) -> Plan:
     """The triggers configuration, planned once on the terraform binary: the module as a whole is planned
     on every core by the example and custom plans; the triggers add resources, not core features."""
-    workspace = Workspace(
-        tfcli.copy_module_tree(tmp_path_factory.mktemp("triggers") / "module"), terraform_env
+    return plan_on_the_binary(
+        tmp_path_factory, terraform_env, "triggers", Path("examples") / "triggers-inputs-test", TRIGGERS_TF
     )
-    directory = workspace.root / "examples" / "triggers-inputs-test"
-    directory.mkdir()
-    (directory / "main.tf").write_text(TRIGGERS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
-    return Plan(result.plan, result.sts_actions)
 
 
 def event_pattern(plan: Plan, rule: str, module: str = "ec2_isolation") -> str:
