@@ -87,8 +87,32 @@ class Target(NamedTuple):
     instance_id: str
 
 
+class _InOneAccountAndRegion:
+    """An event whose instances are all in one account and region (a tag event's: the event's own; a
+    GuardDuty finding's: the finding's), each with the event's one trigger, and nothing skipped."""
+
+    account: str
+    region: str
+    instance_ids: tuple[str, ...]
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return tuple(Target(self.account, self.region, instance_id) for instance_id in self.instance_ids)
+
+    def trigger_for(self, target: Target) -> dict[str, Any]:
+        return self.trigger
+
+    @property
+    def skipped(self) -> tuple[dict[str, str], ...]:
+        return ()
+
+
 @dataclass(frozen=True)
-class TagChangeEvent:
+class TagChangeEvent(_InOneAccountAndRegion):
     event_id: str
     account: str
     region: str
@@ -115,24 +139,12 @@ class TagChangeEvent:
         )
 
     @property
-    def targets(self) -> tuple[Target, ...]:
-        """Every instance is in the event's own account and region."""
-        return tuple(Target(self.account, self.region, instance_id) for instance_id in self.instance_ids)
-
-    @property
     def trigger(self) -> dict[str, Any]:
         return {"type": TAG_TRIGGER}
 
-    def trigger_for(self, target: Target) -> dict[str, Any]:
-        return self.trigger
-
-    @property
-    def skipped(self) -> tuple[dict[str, str], ...]:
-        return ()
-
 
 @dataclass(frozen=True)
-class GuardDutyFindingEvent:
+class GuardDutyFindingEvent(_InOneAccountAndRegion):
     """A GuardDuty finding: about one instance (``instance_ids`` is empty when it is about something
     else), with its type and severity for the handler's re-check of the rule's filter."""
 
@@ -162,11 +174,6 @@ class GuardDutyFindingEvent:
         return ISOLATE, f"GuardDuty finding {self.finding_id} ({self.finding_type})"
 
     @property
-    def targets(self) -> tuple[Target, ...]:
-        """The finding's instance, in the finding's account and region."""
-        return tuple(Target(self.account, self.region, instance_id) for instance_id in self.instance_ids)
-
-    @property
     def trigger(self) -> dict[str, Any]:
         return {
             "type": GUARDDUTY_TRIGGER,
@@ -175,13 +182,6 @@ class GuardDutyFindingEvent:
             # a string: the record table (DynamoDB) takes no float
             "severity": str(self.severity),
         }
-
-    def trigger_for(self, target: Target) -> dict[str, Any]:
-        return self.trigger
-
-    @property
-    def skipped(self) -> tuple[dict[str, str], ...]:
-        return ()
 
 
 @dataclass(frozen=True)
