@@ -223,6 +223,12 @@ def _as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
+def _principals(statement: Mapping[str, Any], kind: str) -> list[Any]:
+    """The statement's principals of ``kind`` (``Service``, ``AWS``); a bare ``"*"`` is everyone."""
+    principal = statement.get("Principal")
+    return _as_list(principal.get(kind) if isinstance(principal, dict) else principal)
+
+
 def _source_arn_allows(conditions: Mapping[str, Any], source_arn: str) -> bool:
     """Whether every ``AWS:SourceArn`` condition of a statement admits ``source_arn``."""
     return _conditions_allow(conditions, {"aws:sourcearn": source_arn}, only=("aws:sourcearn",))
@@ -283,12 +289,10 @@ def check_invoke_permission(
     except lambda_client.exceptions.ResourceNotFoundException as exc:
         raise DeliveryError(f"{function} has no resource policy: EventBridge may not invoke it") from exc
     for statement in policy.get("Statement", []):
-        principal = statement.get("Principal", {})
-        services = _as_list(principal.get("Service") if isinstance(principal, dict) else principal)
         actions = _as_list(statement.get("Action"))
         if (
             statement.get("Effect") == "Allow"
-            and EVENTS_PRINCIPAL in services
+            and EVENTS_PRINCIPAL in _principals(statement, "Service")
             and any(action in ("lambda:InvokeFunction", "lambda:*", "*") for action in actions)
             and _source_arn_allows(statement.get("Condition", {}), rule.arn)
         ):
@@ -697,7 +701,7 @@ def check_target_role(source: boto3.session.Session, route: Route, bus_arn: str)
     context = {"aws:sourcearn": route.rule.arn, "aws:sourceaccount": account}
     if not any(
         statement.get("Effect") == "Allow"
-        and EVENTS_PRINCIPAL in _as_list((statement.get("Principal") or {}).get("Service"))
+        and EVENTS_PRINCIPAL in _principals(statement, "Service")
         and "sts:AssumeRole" in _as_list(statement.get("Action"))
         and _conditions_allow(statement.get("Condition", {}), context)
         for statement in trust.get("Statement", [])
@@ -750,11 +754,9 @@ def check_bus_policy(
         context["aws:principalorgid"] = organization_id
     principals = {f"arn:{bus['partition']}:iam::{source_account}:root", source_account, "*"}
     for statement in policy.get("Statement", []):
-        principal = statement.get("Principal")
-        named = _as_list(principal.get("AWS") if isinstance(principal, dict) else principal)
         if (
             statement.get("Effect") == "Allow"
-            and principals & set(named)
+            and principals & set(_principals(statement, "AWS"))
             and _allows(statement, "events:PutEvents", bus_arn)
             and _conditions_allow(statement.get("Condition", {}), context)
         ):
