@@ -1,4 +1,6 @@
-"""The README documents every input (with its default) and every output of the module."""
+"""The README documents every input (with its default) and every output of the module, and stays short
+for module users; every relative link of the repository's Markdown leads somewhere; the changelog and
+the README's pins follow the package's one version."""
 
 from __future__ import annotations
 
@@ -37,3 +39,141 @@ def test_defaults_are_rendered_as_terraform_values() -> None:
 def test_a_changed_description_makes_the_check_fail(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     assert docs.update(readme, docs.render().replace("Name of the deployment", "Name")) != readme
+
+
+# The README is for module users: its prose stays short, the depth is in docs/.
+
+README_PROSE_LIMIT = 350
+
+
+def test_the_readme_prose_stays_within_its_limit() -> None:
+    # Given the README
+    readme = (ROOT / "README.md").read_text()
+    # When its prose is counted (not code, not tables, not the generated inputs/outputs, not blank lines)
+    prose = docs.prose_lines(readme)
+    # Then it is at most the limit
+    assert len(prose) <= README_PROSE_LIMIT, (
+        f"README.md has {len(prose)} lines of prose, more than {README_PROSE_LIMIT}: move the depth to docs/"
+    )
+
+
+def test_the_prose_count_leaves_out_code_tables_the_generated_block_and_blank_lines() -> None:
+    # Given a README with two lines of prose, and code, a table, a generated block and blank lines
+    readme = "\n".join(
+        [
+            "# Title",
+            "",
+            "```sh",
+            "make demo",
+            "```",
+            "| a | b |",
+            "| --- | --- |",
+            docs.BEGIN,
+            "## Inputs",
+            "prose the generator wrote",
+            docs.END,
+            "",
+            "   ",
+            "The last line.",
+        ]
+    )
+    # When its prose is counted
+    prose = docs.prose_lines(readme)
+    # Then only the heading and the last line count
+    assert prose == ["# Title", "The last line."]
+
+
+# Every relative link of every Markdown file leads to a file that exists, and to one of its anchors.
+
+
+def test_every_relative_link_of_every_markdown_file_leads_somewhere() -> None:
+    # Given the repository's Markdown files
+    # When every relative link of each is followed
+    result = docs.check_links(ROOT)
+    # Then each leads to an existing file and, when it names one, to an anchor of that file
+    assert not result.broken, f"{len(result.broken)} broken link(s):\n{result.report(ROOT)}"
+
+
+def test_the_link_check_reads_every_markdown_file_and_follows_their_links() -> None:
+    # Given the repository
+    # When its links are checked
+    result = docs.check_links(ROOT)
+    files = {path.relative_to(ROOT).as_posix() for path in result.files}
+    # Then the check read the README, the changelog, every docs page, the examples' and the member
+    # module's READMEs, and nothing under a virtualenv or a Terraform working directory
+    expected = {"README.md", "CHANGELOG.md", "modules/member/README.md"}
+    expected |= {path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md")}
+    expected |= {path.relative_to(ROOT).as_posix() for path in (ROOT / "examples").glob("*/README.md")}
+    assert len(expected) > 10 and expected <= files, f"not read: {sorted(expected - files)}"
+    assert not [name for name in files if name.startswith((".", "build/")) or "/.terraform/" in name]
+    # And it followed enough links not to be vacuous: the README's alone link every docs page
+    assert len(result.links) >= 20, f"only {len(result.links)} relative links found"
+    readme_targets = {link.target for link in result.links if link.source == ROOT / "README.md"}
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f"docs/{page.name}" in readme_targets, (
+            f"the README's documentation list lacks docs/{page.name}"
+        )
+
+
+def test_the_link_check_reports_a_missing_file_and_a_missing_anchor(tmp_path: Path) -> None:
+    # Given a tree whose README links to a missing file and to a missing anchor, among good links
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text(
+        '# A page\n\n## Step 1: the cut, *read back*\n\n## Twice\n\n## Twice\n\n<a id="kept"></a>\n'
+    )
+    (tmp_path / "README.md").write_text(
+        "# Title\n"
+        "\n"
+        "## Usage\n"
+        "See [the page](docs/page.md), [step 1](docs/page.md#step-1-the-cut-read-back),\n"
+        "[the second twice](docs/page.md#twice-1), [kept](docs/page.md#kept), [usage](#usage),\n"
+        "[the web](https://example.com/missing.md) and `[in code](missing-in-code.md)`.\n"
+        "\n"
+        "```md\n"
+        "[in a fence](missing-in-a-fence.md)\n"
+        "```\n"
+        "\n"
+        "Broken: [a file](docs/missing.md) and\n"
+        "[an anchor](docs/page.md#step-2).\n"
+    )
+    # When its links are checked
+    result = docs.check_links(tmp_path)
+    # Then the good links are followed, the links in code and to the web are not, and both broken
+    # links are reported with their file and line
+    assert len(result.links) == 7
+    assert [link.where(tmp_path) for link, _ in result.broken] == [
+        "README.md:12 -> docs/missing.md",
+        "README.md:13 -> docs/page.md#step-2",
+    ]
+    report = result.report(tmp_path)
+    assert "no such file" in report and "no heading or <a id> with the anchor #step-2" in report
+
+
+def test_anchors_are_the_ones_github_gives_headings() -> None:
+    # Given headings with punctuation, code, links, underscores, repeats, and an explicit anchor
+    text = "\n".join(
+        [
+            "# Release: the same tag, the release value",
+            "## `make docs` and the_tables",
+            "## See [the page](page.md)",
+            "## FAQ",
+            "## FAQ",
+            "## FAQ",
+            "```",
+            "# not a heading",
+            "```",
+            '<a name="legacy"></a>',
+        ]
+    )
+    # When its anchors are computed
+    found = docs.anchors(text)
+    # Then they are lowercased, stripped of punctuation, with hyphens for spaces, and numbered when repeated
+    assert found == {
+        "release-the-same-tag-the-release-value",
+        "make-docs-and-the_tables",
+        "see-the-page",
+        "faq",
+        "faq-1",
+        "faq-2",
+        "legacy",
+    }
