@@ -177,3 +177,59 @@ def test_anchors_are_the_ones_github_gives_headings() -> None:
         "faq-2",
         "legacy",
     }
+
+
+# One version: __version__ of the package; the changelog's newest release and the README's pins follow it.
+
+
+def _released_versions(changelog: str) -> list[str]:
+    return re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, flags=re.M)
+
+
+def test_the_changelog_keeps_a_changelog_and_its_newest_release_is_the_package_version() -> None:
+    # Given the changelog and the package's version
+    import ec2_isolation
+
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    # When its release headings are read
+    released = _released_versions(changelog)
+    assert released, "CHANGELOG.md has no release heading: ## [x.y.z] - YYYY-MM-DD"
+    # Then it follows Keep a Changelog, with an Unreleased section above the releases, newest first
+    assert "https://keepachangelog.com/en/1.1.0/" in changelog and "https://semver.org/" in changelog
+    assert changelog.index("## [Unreleased]") < changelog.index(f"## [{released[0]}]")
+    as_numbers = [tuple(int(part) for part in version.split(".")) for version in released]
+    assert as_numbers == sorted(as_numbers, reverse=True), f"releases not newest first: {released}"
+    # And the newest release is the package's version
+    assert released[0] == ec2_isolation.__version__, (
+        f"CHANGELOG.md's newest release is {released[0]}, ec2_isolation.__version__ is "
+        f"{ec2_isolation.__version__}"
+    )
+
+
+def _pins(text: str) -> tuple[list[str], list[str]]:
+    """The versions a text pins: module sources (?ref=v...) and git installs (.git@v...)."""
+    return re.findall(r"\?ref=v([^\s\"&)]+)", text), re.findall(r"\.git@v([^\s\"&)]+)", text)
+
+
+def test_the_readme_pins_the_module_and_the_cli_at_the_package_version() -> None:
+    # Given the package's version, the README, and the other Markdown files but the changelog (its
+    # entries name the versions they were written for)
+    import ec2_isolation
+
+    version = ec2_isolation.__version__
+    others = [
+        path
+        for path in docs.markdown_files(ROOT)
+        if path.relative_to(ROOT).as_posix() not in {"README.md", "CHANGELOG.md"}
+    ]
+    # When their pins are read
+    refs, installs = _pins((ROOT / "README.md").read_text())
+    # Then the README pins both the module's source and the CLI's install, at the package's version
+    assert refs, 'README.md\'s module block pins no version: source = "git::...?ref=v<version>"'
+    assert installs, "README.md's pipx install pins no version: git+https://...git@v<version>"
+    wrong = [f"README.md: v{pin}" for pin in refs + installs if pin != version]
+    # And so does every other pin
+    for path in others:
+        module_refs, git_installs = _pins(path.read_text())
+        wrong += [f"{path.relative_to(ROOT)}: v{pin}" for pin in module_refs + git_installs if pin != version]
+    assert not wrong, f"pins other than ec2_isolation.__version__ ({version}):\n" + "\n".join(wrong)
