@@ -121,9 +121,9 @@ _FIELD_NAMES: Final = {
     "rule_ids": "rules",
     "association_id": "association",
 }
-_DROPPED_FIELDS: Final = frozenset(
-    {"timestamp", "logger", "level", "message", "event_id", "instance_id", "summary", "changed", "error"}
-)
+_DROPPED_FIELDS: Final = frozenset({"timestamp", "logger", "level", "message", "summary", "changed", "error"})
+#: the fields every line about one instance carries (its log context): shown once, when they change
+CONTEXT_FIELDS: Final = ("event_id", "instance_id", "account", "region", "action", "dry_run")
 
 
 def _short(value: Any, names: Mapping[str, str]) -> str:
@@ -142,19 +142,54 @@ def _short(value: Any, names: Mapping[str, str]) -> str:
     return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
 
 
-def compact_log_line(line: str, names: Mapping[str, str] | None = None) -> str:
-    """One of the function's log lines in one terminal line: level, message, the telling fields."""
+def compact_log(lines: Sequence[str], names: Mapping[str, str] | None = None) -> list[str]:
+    """The function's log, a terminal line per log line: the context (action, instance, account and
+    region, event) on a line of its own whenever it changes, then what each line says (message and
+    the fields that tell what the step did: groups, ENIs, profile)."""
     width = WIDTH - len(INDENT) - 2
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return clip(line, width)
-    if not isinstance(record, dict):
-        return clip(line, width)
+    shown: list[str] = []
+    context: dict[str, Any] = {}
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            shown.append(clip(line, width))
+            continue
+        now = {name: record[name] for name in CONTEXT_FIELDS if name in record}
+        if any(context.get(name) != value for name, value in now.items()):
+            context = {**context, **now}
+            shown.append(clip(_context_line(context, names or {}), width))
+        shown.append(compact_log_line(record, names))
+    return shown
+
+
+def _context_line(context: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """``-- isolate i-0abc (web-01) in 123456789012 us-east-1, event 1a2b3c4d``: what the lines below are
+    about."""
+    words = ["--", str(context.get("action", "event"))]
+    if "instance_id" in context:
+        instance_id = str(context["instance_id"])
+        name = names.get(instance_id)
+        words.append(f"{instance_id} ({name})" if name and name != instance_id else instance_id)
+    if "account" in context or "region" in context:
+        words.append(f"in {context.get('account', '?')} {context.get('region', '?')}")
+    words[-1] += ","
+    words.append(f"event {str(context.get('event_id', '-'))[:8]}")
+    if context.get("dry_run"):
+        words.append("(dry run)")
+    return " ".join(words)
+
+
+def compact_log_line(record: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """One log line (a JSON object) in one terminal line: level, message, the telling fields (not
+    the context, which `compact_log` shows once)."""
+    width = WIDTH - len(INDENT) - 2
     fields = [
         f"{_FIELD_NAMES.get(name, name)}={_short(value, names or {})}"
         for name, value in record.items()
-        if name not in _DROPPED_FIELDS and value not in (None, [], {}, "")
+        if name not in _DROPPED_FIELDS and name not in CONTEXT_FIELDS and value not in (None, [], {}, "")
     ]
     text = f"{record.get('level', ''):<5} {record.get('message', '')}"
     if "exception" in record:
@@ -196,6 +231,11 @@ class Fleet:
     """web-01: two ENIs (app; mgmt) and the web-app instance profile; the analyst tags it"""
     worker: str
     """worker-01: one ENI (app), no instance profile; never tagged"""
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Security group and instance ids -> names, for the function's log."""
+        return {**self.group_names, self.web: "web-01", self.worker: "worker-01"}
 
 
 @dataclass(frozen=True)
@@ -439,8 +479,8 @@ def invoke_function(
         served = " (Code.Location is not served by moto)" if invocation.code.notes else ""
         detail(f"sha256: {invocation.code.sha256}{served}")
         say(INDENT + "log:")
-        for line in invocation.log_lines:
-            say(INDENT + "  " + compact_log_line(line, names))
+        for line in compact_log(invocation.log_lines, names):
+            say(INDENT + "  " + line)
         if invocation.ok:
             statuses = [str(i.get("status")) for i in invocation.payload.get("instances", [])]
             returned = ", ".join(statuses) or str(invocation.payload.get("action"))
@@ -500,7 +540,7 @@ def release(
     event = tag_change_event(session, emulator, fleet)
     detail(f"event {event['id']}: tags.{KEY} = {RELEASE}")
     route(session, event)
-    failed = invoke_function(session, event, fleet.group_names)
+    failed = invoke_function(session, event, fleet.names)
 
     step(9, "before, isolated and released, read from the emulator")
     released = read_state(ec2, fleet.web)
@@ -552,7 +592,7 @@ def run(deployment: Deployment, emulator: Emulator, *, deliver: bool) -> int:
 
     event = tag_and_route(session, emulator, fleet)
     if deliver:
-        failed = run_function(session, event, fleet.group_names)
+        failed = run_function(session, event, fleet.names)
     else:
         step(6, "skipped (--no-deliver): the event is not delivered, the function does not run")
         failed = 0

@@ -76,6 +76,20 @@ def test_the_demo_isolates_the_tagged_instance_and_exits_0(runs: dict[str, Run])
     routing = "\n".join(run.section("[5/9]", "[6/9]"))
     assert "rule ec2-isolation-on-isolation-tag (enabled) matches" in routing
     assert "function:ec2-isolation" in routing
+    # the function's log: its context (action, instance, account, region, event) once, then a line per
+    # thing it did, naming the ENIs, groups and profile, not the context again
+    log = [line.strip() for line in run.section("[6/9]", "[7/9]")]
+    log = log[log.index("log:") + 1 :]
+    log = log[: next(i for i, line in enumerate(log) if line.startswith("returned "))]
+    [context] = [line for line in log if line.startswith("-- ")]
+    assert re.match(
+        r"^-- isolate i-[0-9a-f]{17} \(web-01\) in 123456789012 us-east-1, event [0-9a-f]{8}$", context
+    )
+    assert not [line for line in log if "account=" in line or "region=" in line or "action=" in line], log
+    moved = [line for line in log if line.startswith("INFO  moved interface")]
+    assert len(moved) == 4, log  # two ENIs, onto the transition group, then onto the isolation group
+    assert all(re.search(r"group=sg-[0-9a-f]+ eni=eni-[0-9a-f]+ device=[01]", line) for line in moved), moved
+    assert any(line.startswith("INFO  swapped instance profile  was=web-app") for line in log), log
     # before/after of the tagged instance: both ENIs from their groups onto the isolation group only
     web = before_after_table(run, "web-01 i-")
     enis = [row for row in web if row[0].startswith("eni-")]
