@@ -1,5 +1,5 @@
 # ---------------------------------------------------------------------------------------------------
-# Permission model of the people who trigger the automation (README, "Permission model"): an analyst
+# Permission model of the people who trigger the automation (docs/permissions.md, "Permission model"): an analyst
 # may set the isolation tag key to the isolation value (or, with the separate release policy, to the
 # release value) and nothing else, and an SCP stops everyone but the tag administrators and the Lambda
 # from setting or removing the key. The module attaches none of these documents: it outputs them.
@@ -77,15 +77,16 @@ data "aws_iam_policy_document" "analyst" {
   }
 
   statement {
+    # GetItem: status, release and --wait; Scan: list.
     sid       = "ReadIsolationRecords"
     effect    = "Allow"
-    actions   = ["dynamodb:GetItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:Scan"]
     resources = [local.record_table_arn]
   }
 
   statement {
     # Removing the trigger tag is not an analyst's privilege (not even through another policy): the
-    # CLI's --retrigger (delete, then set again) is for a tag administrator; see the README.
+    # CLI's --retrigger (delete, then set again) is for a tag administrator; see docs/permissions.md.
     sid       = "NeverRemoveIsolationTags"
     effect    = "Deny"
     actions   = ["ec2:DeleteTags"]

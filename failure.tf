@@ -54,12 +54,12 @@ locals {
       dimensions         = local.lambda_alarm_dimensions
       treat_missing_data = "notBreaching"
     }
-    # An isolation that gave up: it waits in the queue for a person to redrive it (README: Failure
-    # handling). SQS stops publishing the metrics of a queue nobody has accessed for six hours even when
-    # it holds messages, so missing data keeps the alarm's state ("ignore"): an unread dead letter keeps
-    # the alarm in ALARM instead of turning it OK after six hours.
+    # An isolation that gave up: it waits in the queue for a person to redrive it (docs/failure-handling.md,
+    # "Redriving the dead-letter queue"). SQS stops publishing the metrics of a queue nobody has accessed
+    # for six hours even when it holds messages, so missing data keeps the alarm's state ("ignore"): an
+    # unread dead letter keeps the alarm in ALARM instead of turning it OK after six hours.
     dead_letters = {
-      description = "An EC2 isolation of ${var.name} gave up and is in the dead-letter queue ${local.dead_letter_queue_name}: the instance is probably NOT isolated. Redrive it (README: Failure handling)."
+      description = "An EC2 isolation of ${var.name} gave up and is in the dead-letter queue ${local.dead_letter_queue_name}: the instance is probably NOT isolated. Redrive it (docs/failure-handling.md of the module: Redriving the dead-letter queue)."
       namespace   = "AWS/SQS"
       metric_name = "ApproximateNumberOfMessagesVisible"
       statistic   = "Maximum"

@@ -64,12 +64,13 @@ output "record_table_arn" {
 }
 
 output "responder_cli_environment" {
-  description = "Environment for the responder CLI (python -m ec2_isolation status|isolate|release) to act on this deployment: its tag key and values and its record table, as EC2_ISOLATION_* variables."
+  description = "Environment for the responder CLI (ec2-isolation isolate|release|status|list) to act on this deployment: its tag key and values, and its record table and the table's region, as EC2_ISOLATION_* variables."
   value = {
-    EC2_ISOLATION_TAG_KEY       = var.isolation_tag_key
-    EC2_ISOLATION_ISOLATE_VALUE = var.isolation_tag_value
-    EC2_ISOLATION_RELEASE_VALUE = var.release_tag_value
-    EC2_ISOLATION_RECORD_TABLE  = local.record_table_name
+    EC2_ISOLATION_TAG_KEY             = var.isolation_tag_key
+    EC2_ISOLATION_ISOLATE_VALUE       = var.isolation_tag_value
+    EC2_ISOLATION_RELEASE_VALUE       = var.release_tag_value
+    EC2_ISOLATION_RECORD_TABLE        = local.record_table_name
+    EC2_ISOLATION_RECORD_TABLE_REGION = local.region
   }
 }
 

@@ -395,7 +395,7 @@ variable "result_event_source" {
 # ---------------------------------------------------------------------------------------------------
 
 variable "reserved_concurrent_executions" {
-  description = "Concurrency reserved for the function: it can always run that many isolations at once, however busy the account's other functions are, and never more (which bounds its EC2 and IAM API call rate). The default, 30, is what EC2's API rate limit for ModifyNetworkInterfaceAttribute sustains (see the README's benchmark): more would only be throttled by EC2. Events beyond it are throttled, kept and retried by Lambda (lambda_maximum_event_age_in_seconds). AWS keeps 100 of the account's concurrency unreserved: null reserves none, for accounts with a low concurrency quota."
+  description = "Concurrency reserved for the function: it can always run that many isolations at once, however busy the account's other functions are, and never more (which bounds its EC2 and IAM API call rate). The default, 30, is what EC2's API rate limit for ModifyNetworkInterfaceAttribute sustains (see docs/failure-handling.md, Benchmark): more would only be throttled by EC2. Events beyond it are throttled, kept and retried by Lambda (lambda_maximum_event_age_in_seconds). AWS keeps 100 of the account's concurrency unreserved: null reserves none, for accounts with a low concurrency quota."
   type        = number
   default     = 30
   nullable    = true

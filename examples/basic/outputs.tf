@@ -64,7 +64,7 @@ output "record_table_arn" {
 }
 
 output "responder_cli_environment" {
-  description = "EC2_ISOLATION_* variables for the responder CLI (python -m ec2_isolation) on this deployment."
+  description = "EC2_ISOLATION_* variables for the responder CLI (ec2-isolation) on this deployment."
   value       = module.ec2_isolation.responder_cli_environment
 }
 

@@ -64,7 +64,7 @@ output "record_table_arn" {
 }
 
 output "responder_cli_environment" {
-  description = "Environment for the responder CLI (python -m ec2_isolation status|isolate|release) to act on this deployment: its tag key and values and its record table, as EC2_ISOLATION_* variables."
+  description = "Environment for the responder CLI (ec2-isolation isolate|release|status|list) to act on this deployment: its tag key and values, and its record table and the table's region, as EC2_ISOLATION_* variables."
   value       = module.ec2_isolation.responder_cli_environment
 }
 

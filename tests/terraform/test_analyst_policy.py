@@ -61,7 +61,7 @@ def expected_analyst_policy(
         "ReadInstanceState": ("Allow", READ_ACTIONS, {"*"}, {}),
         "ReadIsolationRecords": (
             "Allow",
-            {"dynamodb:GetItem"},
+            {"dynamodb:GetItem", "dynamodb:Scan"},
             {f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{table}"},
             {},
         ),

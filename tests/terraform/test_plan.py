@@ -249,6 +249,7 @@ def test_outputs(example_plan: Plan) -> None:
         "EC2_ISOLATION_ISOLATE_VALUE": "Isolate",
         "EC2_ISOLATION_RELEASE_VALUE": "Release",
         "EC2_ISOLATION_RECORD_TABLE": "ec2-isolation-records",
+        "EC2_ISOLATION_RECORD_TABLE_REGION": "us-east-1",
     }
 
 
