@@ -3,4 +3,4 @@
 The package has no third-party runtime dependency: boto3 and botocore come with the Lambda runtime.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

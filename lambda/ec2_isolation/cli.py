@@ -1,25 +1,32 @@
-"""Responder CLI: set the isolation or release tag on an instance, or show its record beside its live state.
+"""Responder CLI: set the isolation or release tag on an instance and follow it to its outcome, show an
+instance's record beside its live state, or list every record.
 
-    python -m ec2_isolation status  i-0123456789abcdef0
-    python -m ec2_isolation isolate i-0123456789abcdef0
-    python -m ec2_isolation release i-0123456789abcdef0
+    ec2-isolation isolate i-0123456789abcdef0 --wait
+    ec2-isolation release i-0123456789abcdef0 --wait
+    ec2-isolation status  i-0123456789abcdef0
+    ec2-isolation list --status isolated --since 7d
 
 ``isolate`` and ``release`` make exactly one write, ec2:CreateTags of the trigger tag (``--retrigger``
 deletes it first when it already has the value), so a responder needs no more than the right to tag:
-the module's Lambda does the rest. ``status`` only reads. Exit codes: 0 done, 1 an AWS error (or an
-instance that cannot be acted on), 2 a usage error.
+the module's Lambda does the rest; ``--wait`` then follows the record (reads only). ``status`` and
+``list`` only read. Exit codes: 0 done, 1 an AWS error, an instance that cannot be acted on, or an
+attempt that failed, 2 a usage error, 3 ``--wait`` timed out, 130 the wait was interrupted (Ctrl-C).
 
-It ships in the Lambda package (stdlib and boto3 only) and is never called by the handler.
+It installs as the console script ``ec2-isolation`` (``pip install .``) and also runs as
+``python -m ec2_isolation``; it ships in the Lambda package (stdlib and boto3 only) and is never called by
+the handler.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -30,13 +37,21 @@ from typing import TYPE_CHECKING, Any, TextIO
 import boto3
 from boto3.dynamodb.types import Binary
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
 
+from ec2_isolation import follow, listing
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import InstanceNotFound, error_code
 from ec2_isolation.steps.evidence import protection_state
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
-from ec2_isolation.steps.record import capture_prior_state, read_record
+from ec2_isolation.steps.record import DRY_RUN_KEY_PREFIX, capture_prior_state, read_record
 from ec2_isolation.steps.services import (
     auto_scaling_membership,
     elastic_ip_associations,
@@ -44,11 +59,17 @@ from ec2_isolation.steps.services import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
 
-OK, AWS_ERROR, USAGE = 0, 1, 2
-PROG = "python -m ec2_isolation"
+OK, AWS_ERROR, USAGE, TIMED_OUT, INTERRUPTED = 0, 1, 2, follow.TIMED_OUT, follow.INTERRUPTED
+PROG = "ec2-isolation"
 INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+#: an instance ARN, as GuardDuty and Security Hub name instances: it says the account and region too
+INSTANCE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:ec2:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):instance/(?P<id>i-[0-9a-f]+)$"
+)
+TABLE_REGION_VARIABLE = "EC2_ISOLATION_RECORD_TABLE_REGION"
 
 #: option -> (environment variable, the module's default)
 ENVIRONMENT = {
@@ -71,6 +92,8 @@ _SERVICE_OF = {
     "DescribeAutoScalingInstances": "autoscaling",
     "DescribeTargetGroups": "elasticloadbalancing",
     "DescribeTargetHealth": "elasticloadbalancing",
+    "Scan": "dynamodb",
+    "GetCallerIdentity": "sts",
 }
 _ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 #: record statuses after which a release is expected (the instance is isolated, or partly released)
@@ -93,6 +116,9 @@ class Options:
     table: str
     region: str | None
     json: bool
+    profile: str | None = None
+    #: the record table's region: the deployment's (the module output sets it), else ``region``
+    table_region: str | None = None
 
     @property
     def status_prefix(self) -> str:
@@ -124,7 +150,21 @@ def _add_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
             help=f"{what} (env {variable}; default {value!r})",
         )
     parser.add_argument(
-        "--region", default=default, help="AWS region (default: the AWS SDK's: AWS_REGION, profile, ...)"
+        "--region",
+        default=default,
+        help=(
+            "AWS region of the instance (default: the AWS SDK's: AWS_REGION, the profile's); "
+            "list: show only the records of this region's instances"
+        ),
+    )
+    parser.add_argument(
+        "--table-region",
+        default=default,
+        metavar="REGION",
+        help=f"region of the record table, the deployment's (env {TABLE_REGION_VARIABLE}; default --region)",
+    )
+    parser.add_argument(
+        "--profile", default=default, help="AWS CLI profile to use (default: the AWS SDK's: AWS_PROFILE, ...)"
     )
     parser.add_argument(
         "--json",
@@ -134,17 +174,18 @@ def _add_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description=(
             "Responder CLI of terraform-aws-ec2-isolation. isolate and release only set the trigger tag "
-            "(the Lambda acts on it); status shows the isolation record beside the instance's live state."
+            "(the Lambda acts on it; --wait follows it to the outcome); status shows the isolation record "
+            "beside the instance's live state; list shows every record."
         ),
         epilog=(
-            "exit codes: 0 done, 1 AWS error or an instance that cannot be acted on, 2 usage error. "
-            "Use the values of the module's output responder_cli_environment for the EC2_ISOLATION_* "
-            "variables."
+            "exit codes: 0 done, 1 AWS error, an instance that cannot be acted on, or a failed attempt, "
+            "2 usage error, 3 --wait timed out, 130 interrupted. Use the values of the module's output "
+            "responder_cli_environment for the EC2_ISOLATION_* variables."
         ),
     )
     _add_options(parser, suppress=False)
@@ -158,8 +199,27 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, text in helps.items():
         command = commands.add_parser(name, parents=[common], help=text, description=text)
-        command.add_argument("instance_id", metavar="INSTANCE_ID", help="e.g. i-0123456789abcdef0")
+        command.add_argument(
+            "instance_id",
+            metavar="INSTANCE",
+            help="an instance id (i-0123456789abcdef0) or ARN (arn:aws:ec2:REGION:ACCOUNT:instance/i-...)",
+        )
         if name != "status":
+            command.add_argument(
+                "--wait",
+                action="store_true",
+                help="follow the record until the outcome: a line per step, then the outcome and its time",
+            )
+            command.add_argument(
+                "--timeout",
+                type=_seconds,
+                default=follow.DEFAULT_TIMEOUT,
+                metavar="SECONDS",
+                help=(
+                    f"how long --wait waits (default {follow.DEFAULT_TIMEOUT:.0f}: one attempt at the "
+                    "module's default function timeout of 120 s, plus delivery and a cold start)"
+                ),
+            )
             command.add_argument(
                 "--retrigger",
                 action="store_true",
@@ -168,7 +228,41 @@ def build_parser() -> argparse.ArgumentParser:
                     "sees a change and the Lambda runs again (needs ec2:DeleteTags on the trigger key)"
                 ),
             )
+    listed = commands.add_parser(
+        "list",
+        parents=[common],
+        help="list the isolation records, newest first",
+        description=(
+            "list the isolation records of the table, newest first: instance, account, region, status, "
+            "when, by which trigger, and the last failure. Filters combine; a filter given twice "
+            "matches either value. --region (or AWS_REGION) shows only that region's records when given."
+        ),
+    )
+    listed.add_argument(
+        "--status",
+        dest="statuses",
+        action="append",
+        choices=listing.STATUSES,
+        default=[],
+        help="only records in this status",
+    )
+    listed.add_argument(
+        "--account", dest="accounts", action="append", default=[], help="only this account's instances"
+    )
+    listed.add_argument(
+        "--since", help="only records changed since then: 30m, 12h, 7d, or an ISO 8601 date or time (UTC)"
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    return value
 
 
 def resolve_options(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Options:
@@ -185,7 +279,14 @@ def resolve_options(args: argparse.Namespace, environ: Mapping[str, str] | None 
         raise CliError("--tag-key is the trigger key itself, without a ':<suffix>'", USAGE)
     if values["isolate_value"] == values["release_value"]:
         raise CliError("--isolate-value and --release-value must differ", USAGE)
-    return Options(**values, region=args.region or None, json=bool(args.json))
+    table_region = getattr(args, "table_region", None) or environ.get(TABLE_REGION_VARIABLE) or None
+    return Options(
+        **values,
+        region=args.region or None,
+        json=bool(args.json),
+        profile=getattr(args, "profile", None) or None,
+        table_region=table_region,
+    )
 
 
 def main(
@@ -194,33 +295,63 @@ def main(
     session: boto3.session.Session | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    prog: str = PROG,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> int:
-    """Run one command; returns the exit code (``out``/``err`` default to stdout/stderr)."""
+    """Run one command; returns the exit code (``out``/``err`` default to stdout/stderr; ``sleep`` is the
+    pause between two reads of ``--wait``, and ``clock`` its monotonic time)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            args = build_parser().parse_args(argv)
+            args = build_parser(prog).parse_args(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else USAGE
     try:
         options = resolve_options(args)
-        instance_id = checked_instance_id(args.instance_id)
+        if args.command != "list":
+            instance_id, options = checked_target(args.instance_id, options)
+        if session is None:
+            session = boto3.session.Session(profile_name=options.profile)
         clients = AwsClients(session, config=CLIENT_CONFIG.merge(Config(region_name=options.region)))
-        responder = Responder(clients, options)
+        responder = Responder(clients, options, prog=prog)
+        if args.command == "list":
+            _emit(out, options, responder.list_records(args), _render_list)
+            return OK
         if args.command == "status":
             _emit(out, options, responder.status(instance_id), render_status)
-        else:
-            outcome = responder.set_tag(args.command, instance_id, retrigger=args.retrigger)
-            if not options.json:
-                for warning in outcome["warnings"]:
-                    print(f"warning: {warning}", file=err)
+            return OK
+        responder.check_account(args.instance_id)
+        outcome = responder.set_tag(args.command, instance_id, retrigger=args.retrigger, wait=args.wait)
+        if not options.json:
+            for warning in outcome["warnings"]:
+                print(f"warning: {warning}", file=err)
+        if not args.wait:
+            _emit(out, options, outcome, lambda document: render_tagging(document, prog=prog))
+            return OK
+        if not options.json:
+            out.write(render_tagging(outcome, waiting=True, prog=prog))
+        code, outcome["wait"] = responder.wait(
+            args.command,
+            instance_id,
+            outcome,
+            timeout=args.timeout,
+            out=err if options.json else out,
+            sleep=sleep or time.sleep,
+            clock=clock or time.monotonic,
+        )
+        if options.json:
             _emit(out, options, outcome, render_tagging)
     except (CliError, ClientError, BotoCoreError) as exc:
-        code, message = failure(exc)
+        code, message = failure(exc, options.region if "options" in locals() else None)
         print(f"error: {message}", file=err)
-        return code
-    return OK
+    return code
+
+
+def run() -> None:
+    """The ``ec2-isolation`` console script."""
+    sys.exit(main())
 
 
 def checked_instance_id(raw: str) -> str:
@@ -232,17 +363,48 @@ def checked_instance_id(raw: str) -> str:
     return instance_id
 
 
-def failure(exc: Exception) -> tuple[int, str]:
+def checked_target(raw: str, options: Options) -> tuple[str, Options]:
+    """The instance id of an id or an ARN; an ARN's region is the one to act in (unless --region says
+    another: a usage error)."""
+    arn = INSTANCE_ARN.fullmatch(raw.strip())
+    if arn is None:
+        return checked_instance_id(raw), options
+    if options.region not in (None, arn["region"]):
+        raise CliError(f"the ARN names region {arn['region']}, but --region is {options.region}", USAGE)
+    return checked_instance_id(arn["id"]), dataclasses.replace(options, region=arn["region"])
+
+
+#: error codes of credentials that AWS no longer accepts, and of credentials it never knew
+_EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+_INVALID = frozenset({"InvalidClientTokenId", "UnrecognizedClientException", "AuthFailure"})
+
+
+def failure(exc: Exception, region: str | None = None) -> tuple[int, str]:
     """The exit code and the one-line message of a failed command."""
     if isinstance(exc, CliError):
         return exc.exit_code, str(exc)
     if isinstance(exc, ClientError):
         return AWS_ERROR, explain(exc)
+    code, message = AWS_ERROR, " ".join(str(exc).split())
     if isinstance(exc, NoRegionError):
-        return USAGE, "no AWS region: pass --region or set AWS_REGION"
-    if isinstance(exc, NoCredentialsError):
-        return AWS_ERROR, "no AWS credentials found (environment, profile, SSO, instance role...)"
-    return AWS_ERROR, str(exc)
+        code, message = USAGE, "no AWS region: pass --region or set AWS_REGION"
+    elif isinstance(exc, ProfileNotFound):
+        code, message = USAGE, f"{exc}: check --profile or AWS_PROFILE (profiles are in ~/.aws/config)"
+    elif isinstance(exc, NoCredentialsError):
+        message = (
+            "no AWS credentials found: pass --profile, run `aws sso login`, or set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    elif isinstance(exc, EndpointConnectionError):
+        url = str(exc.kwargs.get("endpoint_url", ""))
+        known = region is None or region in boto3.session.Session().get_available_regions("ec2")
+        hint = (
+            "is the network up?"
+            if known
+            else f"is the region {region!r} right? this AWS SDK does not know it"
+        )
+        message = f"could not connect to {url}: {hint} (pass --region, or set AWS_REGION)"
+    return code, message
 
 
 def _emit(
@@ -264,8 +426,17 @@ def explain(exc: ClientError) -> str:
         message = message[:297] + "..."
     if code in _ACCESS_DENIED:
         return f"access denied: the responder needs {action} ({code}: {message})"
-    if code == "ResourceNotFoundException" and operation == "GetItem":
-        return f"{action}: the record table does not exist in this region: check --table ({message})"
+    if code in _EXPIRED:
+        return (
+            f"the AWS credentials have expired ({action}: {code}): log in again (aws sso login) or renew them"
+        )
+    if code in _INVALID:
+        return f"AWS does not accept these credentials ({action}: {code}): check --profile or AWS_PROFILE"
+    if code == "ResourceNotFoundException" and operation in ("GetItem", "Scan"):
+        return (
+            f"{action}: the record table does not exist in this region: check --table and --table-region "
+            f"(the module output responder_cli_environment has both) ({message})"
+        )
     return f"{action} failed: {code}: {message}"
 
 
@@ -273,28 +444,90 @@ def explain(exc: ClientError) -> str:
 
 
 class Responder:
-    def __init__(self, clients: AwsClients, options: Options) -> None:
-        self.clients, self.options = clients, options
+    def __init__(self, clients: AwsClients, options: Options, *, prog: str = PROG) -> None:
+        self.clients, self.options, self.prog = clients, options, prog
+        self._table: DynamoDBClient | None = None
+        self._account: str | None = None
+        #: the record (and dry-run record) before the tag was set, for --wait; or why it is unknown
+        self.before: follow.Snapshot | None = None
+        self.before_error: str | None = None
+
+    @property
+    def region(self) -> str:
+        return str(self.clients.ec2.meta.region_name)
+
+    @property
+    def table_region(self) -> str:
+        return self.options.table_region or self.region
+
+    @property
+    def table(self) -> DynamoDBClient:
+        """The record table's client: in the deployment's region, which may not be the instance's."""
+        if self._table is None:
+            if self.table_region == self.region:
+                self._table = self.clients.dynamodb
+            else:
+                config = CLIENT_CONFIG.merge(Config(region_name=self.table_region))
+                self._table = self.clients.session.client("dynamodb", config=config)
+        return self._table
+
+    @property
+    def account(self) -> str:
+        """The account of these credentials (sts:GetCallerIdentity needs no permission)."""
+        if self._account is None:
+            self._account = str(self.clients.sts.get_caller_identity()["Account"])
+        return self._account
+
+    def record_key(self, instance_id: str) -> str:
+        """The instance's key in the record table: its id in the table's own region, else
+        ``<account>:<region>:<id>``, as the Lambda writes it."""
+        if self.region == self.table_region:
+            return instance_id
+        return f"{self.account}:{self.region}:{instance_id}"
+
+    def read(self, key: str) -> dict[str, Any] | None:
+        record = read_record(self.table, self.options.table, key)
+        return _plain(record) if record is not None else None
+
+    def check_account(self, target: str) -> None:
+        """An instance ARN of another account than these credentials': they cannot tag it."""
+        arn = INSTANCE_ARN.fullmatch(target.strip())
+        if arn is not None and arn["account"] != self.account:
+            raise CliError(
+                f"instance {arn['id']} is in account {arn['account']}, but these credentials are of account "
+                f"{self.account}: use a profile of that account (--profile)"
+            )
 
     def instance(self, instance_id: str) -> InstanceTypeDef:
         try:
             return describe_instance(self.clients.ec2, instance_id)
         except InstanceNotFound:
-            region = self.clients.ec2.meta.region_name
-            raise CliError(f"instance {instance_id} not found in {region}") from None
+            try:
+                where = f"account {self.account}, region {self.region}"
+            except (ClientError, BotoCoreError):
+                where = f"region {self.region}"
+            raise CliError(
+                f"instance {instance_id} not found in {where}: check --region, or --profile for an "
+                "instance of another account"
+            ) from None
         except ClientError as exc:
             if error_code(exc) == "InvalidInstanceID.Malformed":
                 raise CliError(f"malformed instance id {instance_id!r}", USAGE) from None
             raise
 
-    def set_tag(self, command: str, instance_id: str, *, retrigger: bool) -> dict[str, Any]:
-        """Set the trigger tag to the command's value: the only write (two with a retrigger)."""
+    def set_tag(
+        self, command: str, instance_id: str, *, retrigger: bool, wait: bool = False
+    ) -> dict[str, Any]:
+        """Set the trigger tag to the command's value: the only write (two with a retrigger). With
+        ``wait``, the record is read first: what the Lambda appends after it is this command's outcome."""
         key = self.options.tag_key
         value = self.options.isolate_value if command == "isolate" else self.options.release_value
         instance = self.instance(instance_id)
         state = instance.get("State", {}).get("Name", "unknown")
         if state in GONE_STATES:
             raise CliError(f"instance {instance_id} is {state}: there is nothing to {command}")
+        if wait:
+            self._take_snapshot(instance_id)
         previous = instance_tags(instance).get(key)
         outcome: dict[str, Any] = {
             "instance_id": instance_id,
@@ -321,10 +554,82 @@ class Responder:
         outcome["set"] = True
         return outcome
 
+    def _take_snapshot(self, instance_id: str) -> None:
+        key = self.record_key(instance_id)
+        try:
+            self.before = follow.Snapshot.of(self.read(key), self.read(DRY_RUN_KEY_PREFIX + key))
+        except ClientError as exc:
+            self.before_error = explain(exc)
+
+    def wait(
+        self,
+        command: str,
+        instance_id: str,
+        outcome: dict[str, Any],
+        *,
+        timeout: float,
+        out: TextIO,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> tuple[int, dict[str, Any]]:
+        """Follow the record to the outcome of the attempt the tag change started."""
+        if self.before is None:
+            raise CliError(
+                f"the tag is set, but the record cannot be read to follow it: {self.before_error}; "
+                f"the Lambda acts on the tag all the same"
+            )
+        key = self.record_key(instance_id)
+        follower = follow.Follower(
+            read=self.read,
+            key=key,
+            action=command,
+            snapshot=self.before,
+            follow_up=f"{self.prog} status {instance_id}",
+            out=out,
+            tty=_is_tty(out),
+            sleep=sleep,
+            clock=clock,
+        )
+        if not outcome["set"]:
+            # nothing changed: EventBridge fires no event; the record says whether that is done already
+            current = self.read(key)
+            done = {"isolate": "isolated", "release": "released"}[command]
+            if current is not None and current.get("status") == done:
+                out.write(f"{instance_id} is already {done} (record status {done})\n")
+                return OK, {"outcome": done, "seconds": 0.0, "record_status": done}
+            if current is None or current.get("status") not in ("isolating", "releasing"):
+                raise CliError(
+                    f"nothing to wait for: the tag already has the value and the record says "
+                    f"{(current or {}).get('status', 'nothing')}; use --retrigger to run the Lambda again"
+                )
+            # an attempt is under way: its outcome, appended after the snapshot, is the one to wait for
+        return follower.run(timeout)
+
+    def list_records(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Every record (paginated scan), filtered, newest first."""
+        try:
+            since = listing.parse_since(args.since, datetime.now(tz=UTC)) if args.since else None
+        except ValueError as exc:
+            raise CliError(str(exc), USAGE) from None
+        records = listing.scan_records(self.table, self.options.table)
+        entries = [listing.entry(r, account=self.account, region=self.table_region) for r in records]
+        chosen = listing.select(
+            entries,
+            statuses=args.statuses,
+            accounts=args.accounts,
+            regions=[self.options.region] if self.options.region else [],
+            since=since,
+        )
+        return {
+            "table": self.options.table,
+            "table_region": self.table_region,
+            "records": [e.as_json() for e in chosen],
+        }
+
     def _release_warnings(self, instance_id: str) -> list[str]:
         table = self.options.table
         try:
-            record = read_record(self.clients.dynamodb, table, instance_id)
+            record = self.read(self.record_key(instance_id))
         except ClientError as exc:
             return [f"could not read the isolation record: {explain(exc)}"]
         if record is None:
@@ -344,8 +649,7 @@ class Responder:
         return [f"the record says status {status!r}: {why}"]
 
     def status(self, instance_id: str) -> dict[str, Any]:
-        record = read_record(self.clients.dynamodb, self.options.table, instance_id)
-        record = _plain(record) if record is not None else None
+        record = self.read(self.record_key(instance_id))
         prior = record.get("prior") if record is not None else None
         prior = prior if isinstance(prior, dict) else None
         try:
@@ -599,7 +903,7 @@ def _label(row: dict[str, Any], device_index: Mapping[str, Any]) -> str:
 # ---- text output -------------------------------------------------------------------------------------------
 
 
-def render_tagging(outcome: dict[str, Any]) -> str:
+def render_tagging(outcome: dict[str, Any], *, waiting: bool = False, prog: str = PROG) -> str:
     key, value = outcome["tag"]["key"], outcome["tag"]["value"]
     instance_id = outcome["instance_id"]
     if not outcome["set"]:
@@ -607,11 +911,24 @@ def render_tagging(outcome: dict[str, Any]) -> str:
     previous = outcome["previous_value"]
     was = "the tag was not set" if previous is None else f"was {previous!r}"
     how = " (deleted and set again: --retrigger)" if outcome["retriggered"] else ""
+    if waiting:
+        return f"set tag {key}={value} on {instance_id} ({was}){how}; waiting for the Lambda\n"
     return (
         f"set tag {key}={value} on {instance_id} ({was}){how}\n"
         f"The module's Lambda acts on this tag change (EventBridge, within seconds). Follow it with:\n"
-        f"  {PROG} status {instance_id}\n"
+        f"  {prog} status {instance_id}   (or set it again with --wait)\n"
     )
+
+
+def _render_list(document: dict[str, Any]) -> str:
+    return listing.render([listing.Entry(**r) for r in document["records"]], table=document["table"])
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:

@@ -20,6 +20,7 @@ from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, REGION
 from tests.fixtures.iam_calls import RECORD_ENV, SESSION, record_on
+from tests.unit.responder import Cli
 from tools.fleet import create_instance_profile, launch_instance
 
 FIXED_NOW = "2026-11-28T05:13:00+00:00"
@@ -338,3 +339,16 @@ def desired_capacity(fleet: dict[str, Any]) -> int:
 def targets(fleet: dict[str, Any], group: str) -> set[str]:
     health = fleet["elbv2"].describe_target_health(TargetGroupArn=fleet[group])["TargetHealthDescriptions"]
     return {d["Target"]["Id"] for d in health}
+
+
+# ---- the responder CLI ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", region_name=REGION)

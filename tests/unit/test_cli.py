@@ -3,95 +3,24 @@ status shows the isolation record beside the live state. Run in-process against 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
-from ec2_isolation.cli import main
-from ec2_isolation.steps.record import _to_item
-from tests.fixtures.events import REGION, tag_change_event
-from tests.fixtures.faults import CallRecorder, Fault
+from tests.fixtures.events import ACCOUNT, REGION, tag_change_event
+from tests.fixtures.faults import Fault
 from tests.unit.conftest import Invoke, Launch, Network, eni_groups, groups_named, tags_of
+from tests.unit.responder import Cli, put_record
 
 ROOT = Path(__file__).resolve().parents[2]
-READS = ("Describe", "Get")
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    calls: CallRecorder
-
-    def writes(self) -> list[str]:
-        """Every call the CLI made that is not a read."""
-        return [op for op in self.calls.operations() if not op.startswith(READS)]
-
-    def line(self, *words: str) -> str:
-        """The one output line holding every word."""
-        [found] = [line for line in self.out.splitlines() if all(w in line for w in words)]
-        return found
-
-    def row(self, label: str, *words: str) -> str:
-        """The row of the side-by-side table for ``label`` (after the mark column) holding ``words``."""
-        [found] = [
-            line
-            for line in self.out.splitlines()
-            if line.lstrip("* ").startswith(label) and all(w in line for w in words)
-        ]
-        return found
-
-
-class Cli:
-    """Runs ``main`` in-process with its own session, whose every call is recorded."""
-
-    def __init__(self) -> None:
-        self.faults: list[Fault] = []
-
-    def __call__(self, *argv: str) -> Run:
-        session = boto3.session.Session()
-        calls = CallRecorder()
-        session.events.register("before-call", calls)
-        for fault in self.faults:
-            handler: Any = fault
-            session.events.register_first(f"before-call.*.{fault.operation}", handler)
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), session=session, out=out, err=err)
-        return Run(code, out.getvalue(), err.getvalue(), calls)
-
-
-@pytest.fixture
-def cli() -> Cli:
-    return Cli()
-
-
-@pytest.fixture
-def dynamodb() -> Any:
-    return boto3.client("dynamodb", region_name=REGION)
-
-
-def put_record(dynamodb: Any, table: str, instance_id: str, **fields: Any) -> None:
-    item = {
-        "instance_id": instance_id,
-        "status": "isolated",
-        "isolation_event_id": "evt-1",
-        "started_at": "2026-11-28T05:13:00+00:00",
-        "prior": {"state": "running", "security_groups": {}, "instance_profile_arn": None},
-        "attempts": [],
-        "version": 2,
-        **fields,
-    }
-    dynamodb.put_item(TableName=table, Item=_to_item(item))
 
 
 class TestIsolate:
@@ -246,7 +175,10 @@ class TestErrors:
     def test_an_unknown_instance_is_an_error(self, cli: Cli, command: str) -> None:
         run = cli(command, "i-0123456789abcdef0")
         assert run.code == 1
-        assert run.err == f"error: instance i-0123456789abcdef0 not found in {REGION}\n"
+        assert run.err == (
+            f"error: instance i-0123456789abcdef0 not found in account {ACCOUNT}, region {REGION}: "
+            "check --region, or --profile for an instance of another account\n"
+        )
         assert run.writes() == []
 
     @pytest.mark.parametrize(
@@ -330,6 +262,131 @@ class TestErrors:
         monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
         run = cli("status", "i-0123456789abcdef0")
         assert (run.code, run.err) == (2, "error: no AWS region: pass --region or set AWS_REGION\n")
+
+
+class TestResponderErrors:
+    """What goes wrong at a responder's keyboard: one line each, that says what to do, and the exit code."""
+
+    @pytest.mark.parametrize("command", ["isolate", "status", "list"])
+    def test_missing_credentials(
+        self, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+    ) -> None:
+        # Given a shell without any AWS credentials
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        # When the responder runs a command
+        run = cli(command, *([] if command == "list" else ["i-0123456789abcdef0"]))
+        # Then one line says how to get credentials
+        assert run.code == 1
+        assert run.err == (
+            "error: no AWS credentials found: pass --profile, run `aws sso login`, or set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
+        )
+
+    def test_a_wrong_region(self, cli: Cli) -> None:
+        # Given a mistyped region, whose endpoint does not exist (no network call is made here)
+        def unreachable(request: Any, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url=request.url.split("?")[0])
+
+        cli.hooks.append(("before-send", unreachable))
+        run = cli("status", "i-0123456789abcdef0", "--region", "us-eest-1")
+        assert run.code == 1
+        assert run.err == (
+            "error: could not connect to https://dynamodb.us-eest-1.amazonaws.com/: is the region "
+            "'us-eest-1' right? this AWS SDK does not know it (pass --region, or set AWS_REGION)\n"
+        )
+
+    def test_an_unreachable_known_region_is_a_network_problem(self, cli: Cli) -> None:
+        def unreachable(request: Any, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url=request.url.split("?")[0])
+
+        cli.hooks.append(("before-send", unreachable))
+        run = cli("status", "i-0123456789abcdef0", "--region", "eu-west-1")
+        assert run.code == 1
+        assert "is the network up?" in run.err and len(run.err.splitlines()) == 1
+
+    def test_an_unknown_profile_is_a_usage_error(
+        self, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        cli.own_session = False
+        run = cli("status", "i-0123456789abcdef0", "--profile", "incident-response")
+        assert run.code == 2
+        assert run.err.startswith("error: The config profile (incident-response) could not be found")
+        assert "--profile" in run.err and len(run.err.splitlines()) == 1
+
+    def test_a_profile_names_the_credentials(
+        self, cli: Cli, launch: Launch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        # Given a profile of the AWS CLI's config, and no credentials in the environment
+        config = tmp_path / "config"
+        config.write_text(
+            "[profile incident-response]\nregion = us-east-1\n"
+            "aws_access_key_id = AKIAFROMTHEPROFILE\naws_secret_access_key = secret\n"
+        )
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        instance_id = launch()
+        cli.own_session = False
+        # When the responder names it
+        run = cli("isolate", instance_id, "--profile", "incident-response")
+        # Then the command runs with its credentials
+        assert run.code == 0, run.err
+
+    def test_an_instance_of_another_account(self, ec2: Any, launch: Launch, cli: Cli) -> None:
+        # Given an instance ARN of another account than the credentials' (as GuardDuty names it)
+        arn = "arn:aws:ec2:us-east-1:111111111111:instance/i-0123456789abcdef0"
+        run = cli("isolate", arn)
+        # Then nothing is tagged, and the line says which account the instance and the credentials are of
+        assert run.code == 1
+        assert run.err == (
+            f"error: instance i-0123456789abcdef0 is in account 111111111111, but these credentials are of "
+            f"account {ACCOUNT}: use a profile of that account (--profile)\n"
+        )
+        assert run.writes() == []
+
+    def test_an_instance_arn_of_this_account_is_acted_on_in_its_region(
+        self, ec2: Any, launch: Launch, cli: Cli
+    ) -> None:
+        instance_id = launch()
+        run = cli("isolate", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}")
+        assert run.code == 0, run.err
+        assert tags_of(ec2, instance_id)["SecurityIsolation"] == "Isolate"
+
+    def test_an_arn_of_another_region_than_region_is_a_usage_error(self, cli: Cli) -> None:
+        arn = f"arn:aws:ec2:eu-west-1:{ACCOUNT}:instance/i-0123456789abcdef0"
+        run = cli("isolate", arn, "--region", "us-east-1")
+        assert (run.code, run.calls.operations()) == (2, [])
+        assert run.err == "error: the ARN names region eu-west-1, but --region is us-east-1\n"
+
+    def test_expired_credentials(self, launch: Launch, cli: Cli) -> None:
+        cli.faults.append(Fault("DescribeInstances", "RequestExpired", "Request has expired."))
+        run = cli("isolate", launch())
+        assert run.code == 1
+        assert run.err.startswith(
+            "error: the AWS credentials have expired (ec2:DescribeInstances: RequestExpired)"
+        )
+        assert "aws sso login" in run.err and len(run.err.splitlines()) == 1
+
+
+class TestRecordsOfOtherRegions:
+    def test_status_reads_an_instance_of_another_region_under_its_regional_key(
+        self, dynamodb: Any, record_table: str, cli: Cli
+    ) -> None:
+        # Given the deployment's table in us-east-1 and its record of an instance in eu-west-1 (the key the
+        # Lambda writes: account:region:id)
+        put_record(dynamodb, record_table, f"{ACCOUNT}:eu-west-1:i-0123456789abcdef0", status="released")
+        # When the responder asks for that instance's status in its region
+        run = cli("status", "i-0123456789abcdef0", "--region", "eu-west-1", "--table-region", REGION)
+        # Then the record is found (the instance itself is not, in the emulator's eu-west-1)
+        assert run.code == 0, run.err
+        assert "record   status released" in run.out
+        assert run.calls.sent("GetItem")[0]["Key"] == json.dumps(
+            {"instance_id": {"S": f"{ACCOUNT}:eu-west-1:i-0123456789abcdef0"}}
+        )
 
 
 class TestStatus:
