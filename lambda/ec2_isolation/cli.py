@@ -46,7 +46,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from ec2_isolation import follow, listing
+from ec2_isolation import __version__, follow, listing
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import InstanceNotFound, error_code
 from ec2_isolation.steps.evidence import protection_state
@@ -188,6 +188,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
             "responder_cli_environment for the EC2_ISOLATION_* variables."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_options(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_options(common, suppress=True)
