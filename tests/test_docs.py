@@ -233,3 +233,41 @@ def test_the_readme_pins_the_module_and_the_cli_at_the_package_version() -> None
         module_refs, git_installs = _pins(path.read_text())
         wrong += [f"{path.relative_to(ROOT)}: v{pin}" for pin in module_refs + git_installs if pin != version]
     assert not wrong, f"pins other than ec2_isolation.__version__ ({version}):\n" + "\n".join(wrong)
+
+
+#: a citation of an issue number ("issue 7", "issue #12"): code and docs describe behaviour instead
+_ISSUE_CITATION = re.compile(r"\bissues?[ #]*\d+", re.IGNORECASE)
+_SKIPPED_PARTS = {".git", ".terraform", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache"}
+
+
+def issue_citations(root: Path) -> list[str]:
+    """Every line of code, Terraform or documentation under ``root`` that cites an issue number."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if (
+            not path.is_file()
+            or any(p in _SKIPPED_PARTS or p.startswith(".venv") for p in parts)
+            or (path.suffix not in {".py", ".tf", ".md", ".feature", ".hcl"} and path.name != "Makefile")
+        ):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _ISSUE_CITATION.search(line):
+                found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    return found
+
+
+def test_code_and_docs_cite_no_issue_numbers() -> None:
+    # (this file is left out: its specs hold examples of citations)
+    this = Path(__file__).resolve().relative_to(ROOT).as_posix()
+    assert [line for line in issue_citations(ROOT) if not line.startswith(f"{this}:")] == []
+
+
+def test_an_issue_citation_is_found(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text('"""Cross-account isolation (issue 7 §1)."""\n')
+    (tmp_path / "main.tf").write_text("# see Issue #12\n")
+    (tmp_path / "notes.txt").write_text("issue 3\n")  # not code or docs
+    assert issue_citations(tmp_path) == [
+        'handler.py:1: """Cross-account isolation (issue 7 §1)."""',
+        "main.tf:1: # see Issue #12",
+    ]

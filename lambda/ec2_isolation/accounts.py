@@ -1,4 +1,4 @@
-"""The clients that act on an instance of another account or region (issue 7 §1 and §2).
+"""The clients that act on an instance of another account or region.
 
 * The function's own account and region: the function's clients.
 * Its own account, another region: clients of that region, with the function's own credentials.

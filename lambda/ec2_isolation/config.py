@@ -93,7 +93,7 @@ class Settings:
     guardduty_finding_types: tuple[str, ...] = ()
     #: ARN of the Security Hub custom action whose findings' instances are isolated ("" for none)
     security_hub_action_arn: str = ""
-    # ---- cross-account and cross-region (issue 7): the defaults serve the function's own account and
+    # ---- cross-account and cross-region: the defaults serve the function's own account and
     # region only. The Terraform module sets MEMBER_ACCOUNT_IDS, ORGANIZATION_ID, EXECUTOR_ROLE_NAME and
     # EXECUTOR_EXTERNAL_ID (docs/multi-account.md, "Several accounts and regions").
     #: accounts whose events are served in any region (the function's own account may be listed, to serve

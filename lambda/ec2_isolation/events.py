@@ -251,7 +251,7 @@ def _string_list(values: list[Any], where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-# ---- cross-account and cross-region (issue 7) ---------------------------------------------------------
+# ---- cross-account and cross-region ---------------------------------------------------------
 
 
 def serves(

@@ -157,7 +157,7 @@ def _act(
     """Isolate or release one instance; a failure becomes its result (the others are still handled).
     The result says what triggered it."""
     try:
-        # ---- the instance's account and region (issue 7): its clients (an assumed executor role in a
+        # ---- the instance's account and region: its clients (an assumed executor role in a
         # member account; the record, SNS and result events stay central), its isolation profile, its
         # ARN, and its record key (``account:region:i-...`` outside the function's own)
         acting = clients_for(clients, settings, function, account, region, event_id=event_id)

@@ -1,4 +1,4 @@
-"""End to end across accounts and regions on the local emulator (issue 7).
+"""End to end across accounts and regions on the local emulator.
 
 Terraform applies examples/organization to one moto server: the central module in the security
 account (the emulator's own account, us-east-1) and modules/member in two member accounts, each in

@@ -72,7 +72,7 @@ DEFAULT_OFF = frozenset(
         "autoscaling:EnterStandby",
         "autoscaling:ExitStandby",
         "sns:Publish",
-        # granted only when member accounts or an organization are configured (issue 7)
+        # granted only when member accounts or an organization are configured
         "sts:AssumeRole",
     }
 )

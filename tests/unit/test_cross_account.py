@@ -1,4 +1,4 @@
-"""Specification of cross-account and cross-region isolation (issue 7 §1 and §2): the handler acts on the
+"""Specification of cross-account and cross-region isolation: the handler acts on the
 instance in the event's own account and region, through the member account's executor role (with a
 session policy) or a client of the other region, while the record, the notifications and the result
 events stay in the function's own account."""

@@ -1,4 +1,4 @@
-"""Specification of the finding triggers (issue 7 §3): a GuardDuty finding about an instance, or Security
+"""Specification of the finding triggers: a GuardDuty finding about an instance, or Security
 Hub findings sent to the module's custom action, isolate through the same path as the analyst's tag, with
 the same record; the record's attempt and the result say which trigger it was."""
 

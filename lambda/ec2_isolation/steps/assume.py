@@ -1,4 +1,4 @@
-"""Assuming the executor role of a member account (issue 7), with a session policy."""
+"""Assuming the executor role of a member account, with a session policy."""
 
 from __future__ import annotations
 
