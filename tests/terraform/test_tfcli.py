@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import platform
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -14,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tools import tfcli
+from tools import tfcli, tfcore
 
 PLATFORM = "linux_amd64"
 
@@ -458,6 +461,89 @@ def test_sts_stub_refuses_what_it_does_not_emulate() -> None:
     assert other[0] == 400
     assert "InvalidAction" in other[1]
     assert assumed_roles == []
+
+
+# --------------------------------------------------------------------------------------------------
+# tfcli -> tfcore, one way: no import cycle
+# --------------------------------------------------------------------------------------------------
+
+
+def tools_imports(source: str, package: str = "tools") -> set[str]:
+    """Every module of ``package`` that ``source`` (a module of ``package``) imports, anywhere.
+
+    Module level, inside functions, under ``if TYPE_CHECKING:`` or ``try:`` alike (ast.walk sees every
+    statement); ``from tools import tfcli`` and ``from . import tfcli`` name ``tools.tfcli``, and so do
+    ``importlib.import_module("tools.tfcli")`` and ``__import__("tools.tfcli")``.
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package if node.level else (node.module or "")
+            if node.level and node.module:
+                base = f"{package}.{node.module}"
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (isinstance(node.func, ast.Name) and node.func.id in {"import_module", "__import__"})
+            )
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return {name for name in found if name == package or name.startswith(f"{package}.")} - {package}
+
+
+def _module_source(name: str) -> str:
+    return (tfcli.REPO_ROOT / "tools" / f"{name}.py").read_text(encoding="utf-8")
+
+
+def test_tfcore_is_the_lower_module_it_imports_nothing_of_tools() -> None:
+    """The dependency goes one way: tfcli imports tfcore, and tfcore no module of tools/ (tfcli least)."""
+    assert "tools.tfcore" in tools_imports(_module_source("tfcli"))
+    assert tools_imports(_module_source("tfcore")) == set()
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "from tools.tfcli import TerraformError",
+        "from tools import tfcli",
+        "import tools.tfcli",
+        "from . import tfcli",
+        "from .tfcli import REPO_ROOT",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from tools.tfcli import OfflinePlan",
+        "def f() -> None:\n    from tools.tfcli import offline_plan",
+        "import importlib\nimportlib.import_module('tools.tfcli')",
+    ],
+)
+def test_the_cycle_spec_sees_a_planted_import_of_tfcli(planted: str) -> None:
+    planted_source = _module_source("tfcore") + "\n" + planted + "\n"
+
+    assert "tools.tfcli" in tools_imports(planted_source)
+
+
+def test_importing_tfcore_does_not_load_tfcli() -> None:
+    """At run time too: a fresh interpreter that imports tools.tfcore has no tools.tfcli."""
+    check = "import sys, tools.tfcore; print(sorted(m for m in sys.modules if m.startswith('tools')))"
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=tfcli.REPO_ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "['tools', 'tools.tfcore']"
+
+
+def test_tfcli_re_exports_what_moved_to_tfcore() -> None:
+    """The names that moved keep working from tools.tfcli (tools/demo.py, the conftests use them)."""
+    assert tfcli.TerraformError is tfcore.TerraformError
+    assert tfcli.TerraformNotFoundError is tfcore.TerraformNotFoundError
+    assert tfcli.terraform_binary is tfcore.terraform_binary
+    assert issubclass(tfcli.ProviderMirrorError, tfcore.TerraformError)
 
 
 # --------------------------------------------------------------------------------------------------
