@@ -236,7 +236,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         description=(
             "list the isolation records of the table, newest first: instance, account, region, status, "
             "when, by which trigger, and the last failure. Filters combine; a filter given twice "
-            "matches either value. --region (or AWS_REGION) shows only that region's records when given."
+            "matches either value. --region, when given, shows only the records of that region's instances."
         ),
     )
     listed.add_argument(
