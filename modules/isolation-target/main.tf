@@ -1,0 +1,52 @@
+# ---------------------------------------------------------------------------------------------------
+# What makes an account an isolation target, defined once for the central module (the root module: its
+# own account) and for modules/member (each member account):
+#   - the names and ARNs the function relies on: the isolation role and instance profile
+#     (<path><name>-isolation), the status-tag prefix and the managed-by tag key;
+#   - the event pattern of an analyst's tag change (the central rule's, and each forwarding rule's);
+#   - the statements each containment step needs (statements.tf), in the account and the regions given:
+#     the central function's role gets them, and so does each member account's executor role;
+#   - the deny-all isolation role and instance profile themselves (./iam), where create_iam is true.
+# Internal: called by the root module and modules/member, which validate every input.
+# ---------------------------------------------------------------------------------------------------
+
+locals {
+  # Tags written by the function: its status tags on the instance ("<key>:<suffix>"), and the managed-by
+  # tag on the isolation security groups it creates (the only groups it may revoke rules from).
+  status_tag_prefix = "${var.isolation_tag_key}:"
+  managed_tag_key   = "${var.isolation_tag_key}:ManagedBy"
+
+  isolation_role_name = "${var.name}-isolation"
+  # Built from names rather than taken from the resources so that the policies and the function's
+  # environment are known at plan time (reviewable in the plan); postconditions check them (./iam).
+  isolation_role_arn             = "arn:${var.partition}:iam::${var.account_id}:role${var.iam_role_path}${local.isolation_role_name}"
+  isolation_instance_profile_arn = "arn:${var.partition}:iam::${var.account_id}:instance-profile${var.iam_role_path}${local.isolation_role_name}"
+
+  # An analyst setting (or changing) the isolation tag to the isolation or the release value on an EC2
+  # instance.
+  event_pattern = {
+    source      = ["aws.tag"]
+    detail-type = ["Tag Change on Resource"]
+    detail = {
+      service          = ["ec2"]
+      resource-type    = ["instance"]
+      changed-tag-keys = [var.isolation_tag_key]
+      tags = {
+        (var.isolation_tag_key) = [var.isolation_tag_value, var.release_tag_value]
+      }
+    }
+  }
+}
+
+module "iam" {
+  source = "./iam"
+  count  = var.create_iam ? 1 : 0
+
+  name                     = local.isolation_role_name
+  path                     = var.iam_role_path
+  deployment_name          = var.name
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = var.tags
+  role_arn                 = local.isolation_role_arn
+  instance_profile_arn     = local.isolation_instance_profile_arn
+}

@@ -1,0 +1,39 @@
+output "event_pattern" {
+  description = "Event pattern of an analyst's isolation tag change on an EC2 instance (the isolation or the release value): the central rule's and each forwarding rule's (jsonencode it)."
+  value       = local.event_pattern
+}
+
+output "step_policy_json" {
+  description = "IAM policy (JSON) of the statements the containment steps need, in account_id and regions: the central function's role gets them, and each member account's executor role."
+  value       = data.aws_iam_policy_document.steps.json
+}
+
+output "status_tag_prefix" {
+  description = "Prefix of the status tags the function writes on the instances (\"<isolation tag key>:\")."
+  value       = local.status_tag_prefix
+}
+
+output "managed_tag_key" {
+  description = "Key of the managed-by tag of the isolation security groups the function creates (its value is name)."
+  value       = local.managed_tag_key
+}
+
+output "isolation_role_name" {
+  description = "Name of the isolation role and of its instance profile (\"<name>-isolation\")."
+  value       = local.isolation_role_name
+}
+
+output "isolation_role_arn" {
+  description = "ARN of the isolation role by the naming convention (known at plan time)."
+  value       = local.isolation_role_arn
+}
+
+output "isolation_instance_profile_arn" {
+  description = "ARN of the isolation instance profile by the naming convention (known at plan time)."
+  value       = local.isolation_instance_profile_arn
+}
+
+output "iam" {
+  description = "The created isolation role and instance profile (role_arn, instance_profile_arn, instance_profile_name; known after apply), or null where create_iam is false."
+  value       = one(module.iam[*])
+}

@@ -1,0 +1,77 @@
+# Internal module: the root module and modules/member set these and validate them on their own
+# variables (where the user's error should point); here only the types.
+
+variable "name" {
+  description = "Name of the deployment (the central module's name): prefixes the isolation role and instance profile (\"<name>-isolation\") and is the value of the managed-by tag of the isolation security groups."
+  type        = string
+}
+
+variable "isolation_tag_key" {
+  description = "Key of the isolation tag."
+  type        = string
+}
+
+variable "isolation_tag_value" {
+  description = "Value of the isolation tag that triggers isolation."
+  type        = string
+}
+
+variable "release_tag_value" {
+  description = "Value of the isolation tag that releases an instance."
+  type        = string
+}
+
+variable "partition" {
+  description = "Partition of the target account (aws, aws-cn, aws-us-gov, ...)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "ID of the target account: the one whose instances the statements cover and where the isolation role and instance profile are."
+  type        = string
+}
+
+variable "regions" {
+  description = "Regions the statements cover (\"*\" for any)."
+  type        = list(string)
+}
+
+variable "steps" {
+  description = "The containment-depth switches (the central module's variables of the same names): a step's statements are there only while the step is on."
+  type = object({
+    untrack_connections             = bool
+    revoke_credentials              = bool
+    credential_revocation_role_path = string
+    protect_from_termination        = bool
+    snapshot_volumes                = bool
+    auto_scaling_action             = string
+    deregister_from_target_groups   = bool
+    disassociate_elastic_ips        = bool
+    release_role_path               = string
+  })
+}
+
+variable "own_role_arns" {
+  description = "ARNs of the roles of the deployment itself in the target account (the central function's role; in a member account, the executor and forwarding roles): never passed to an instance, and never given a revocation policy (nor is the isolation role)."
+  type        = list(string)
+}
+
+variable "create_iam" {
+  description = "Create the isolation role and instance profile (IAM is global: once per account)."
+  type        = bool
+}
+
+variable "iam_role_path" {
+  description = "Path of the isolation role and instance profile."
+  type        = string
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the isolation role; null for none."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags of the isolation role and instance profile."
+  type        = map(string)
+}
