@@ -38,6 +38,10 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
+  # The containment steps' statements (modules/isolation-target: the same as a member account's executor
+  # role gets), in this account and region; then what only the central function needs.
+  source_policy_documents = [module.isolation_target.step_policy_json]
+
   statement {
     sid       = "Logs"
     effect    = "Allow"
@@ -68,221 +72,6 @@ data "aws_iam_policy_document" "lambda" {
         variable = "kms:ViaService"
         values   = ["sqs.${local.region}.amazonaws.com"]
       }
-    }
-  }
-
-  statement {
-    # These read actions do not support resource-level permissions.
-    sid       = "Describe"
-    effect    = "Allow"
-    actions   = local.describe_actions
-    resources = ["*"]
-  }
-
-  statement {
-    sid     = "CreateIsolationGroup"
-    effect  = "Allow"
-    actions = ["ec2:CreateSecurityGroup"]
-    resources = [
-      "${local.arn_prefix_ec2}:vpc/*",
-      "${local.arn_prefix_ec2}:security-group/*",
-    ]
-  }
-
-  statement {
-    # Tags may only be written on security groups as part of creating them (TagSpecifications).
-    sid       = "TagIsolationGroupOnCreate"
-    effect    = "Allow"
-    actions   = ["ec2:CreateTags"]
-    resources = ["${local.arn_prefix_ec2}:security-group/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "ec2:CreateAction"
-      values   = ["CreateSecurityGroup"]
-    }
-  }
-
-  statement {
-    # Only groups this deployment created (managed-by tag) can have their rules revoked, to remove the
-    # default allow-all egress rule.
-    sid       = "SealIsolationGroup"
-    effect    = "Allow"
-    actions   = ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
-    resources = ["${local.arn_prefix_ec2}:security-group/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.managed_tag_key}"
-      values   = [var.name]
-    }
-  }
-
-  statement {
-    sid     = "MoveEnis"
-    effect  = "Allow"
-    actions = ["ec2:ModifyNetworkInterfaceAttribute"]
-    resources = [
-      "${local.arn_prefix_ec2}:network-interface/*",
-      "${local.arn_prefix_ec2}:security-group/*",
-      "${local.arn_prefix_ec2}:instance/*",
-    ]
-  }
-
-  statement {
-    # Swap at isolation; re-associate the original (or remove the isolation profile) at release.
-    sid       = "SwapInstanceProfile"
-    effect    = "Allow"
-    actions   = ["ec2:AssociateIamInstanceProfile", "ec2:DisassociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation"]
-    resources = ["${local.arn_prefix_ec2}:instance/*"]
-  }
-
-  statement {
-    # The Lambda may only write (and, at release, remove) its own status tags, never the trigger tag or
-    # any other tag.
-    sid       = "TagInstanceStatus"
-    effect    = "Allow"
-    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
-    resources = ["${local.arn_prefix_ec2}:instance/*"]
-
-    condition {
-      test     = "ForAllValues:StringLike"
-      variable = "aws:TagKeys"
-      values   = ["${local.status_tag_prefix}*"]
-    }
-
-    # ForAllValues is also true for a request without tag keys: require them.
-    condition {
-      test     = "Null"
-      variable = "aws:TagKeys"
-      values   = ["false"]
-    }
-  }
-
-  dynamic "statement" {
-    # The transition group (all traffic) may only be opened on the module's own groups.
-    for_each = var.untrack_connections ? [1] : []
-    content {
-      sid       = "OpenTransitionGroup"
-      effect    = "Allow"
-      actions   = ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"]
-      resources = ["${local.arn_prefix_ec2}:security-group/*"]
-
-      condition {
-        test     = "StringEquals"
-        variable = "aws:ResourceTag/${local.managed_tag_key}"
-        values   = [var.name]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    # Termination protection, shutdown behaviour and DeleteOnTermination.
-    for_each = var.protect_from_termination ? [1] : []
-    content {
-      sid       = "ProtectInstance"
-      effect    = "Allow"
-      actions   = ["ec2:ModifyInstanceAttribute"]
-      resources = ["${local.arn_prefix_ec2}:instance/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.snapshot_volumes ? [1] : []
-    content {
-      sid     = "SnapshotVolumes"
-      effect  = "Allow"
-      actions = ["ec2:CreateSnapshots"]
-      resources = [
-        "${local.arn_prefix_ec2}:instance/*",
-        "${local.arn_prefix_ec2}:volume/*",
-        # Snapshot ARNs have no account id.
-        "arn:${local.partition}:ec2:${local.region}::snapshot/*",
-      ]
-    }
-  }
-
-  dynamic "statement" {
-    # Tags may only be written on snapshots as part of creating them.
-    for_each = var.snapshot_volumes ? [1] : []
-    content {
-      sid       = "TagSnapshotsOnCreate"
-      effect    = "Allow"
-      actions   = ["ec2:CreateTags"]
-      resources = ["arn:${local.partition}:ec2:${local.region}::snapshot/*"]
-
-      condition {
-        test     = "StringEquals"
-        variable = "ec2:CreateAction"
-        values   = ["CreateSnapshots"]
-      }
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.revoke_credentials ? [1] : []
-    content {
-      sid       = "FindInstanceRole"
-      effect    = "Allow"
-      actions   = ["iam:GetInstanceProfile"]
-      resources = ["arn:${local.partition}:iam::${local.account_id}:instance-profile/*"]
-    }
-  }
-
-  dynamic "statement" {
-    # The most powerful grant of the module: limit it with credential_revocation_role_path.
-    for_each = var.revoke_credentials ? [1] : []
-    content {
-      sid       = "RevokeInstanceCredentials"
-      effect    = "Allow"
-      actions   = ["iam:GetRolePolicy", "iam:PutRolePolicy"]
-      resources = ["arn:${local.partition}:iam::${local.account_id}:role${var.credential_revocation_role_path}*"]
-    }
-  }
-
-  dynamic "statement" {
-    # ...and never on the module's own roles: the Lambda must not widen its own permissions.
-    for_each = var.revoke_credentials ? [1] : []
-    content {
-      sid       = "NeverOnOwnRoles"
-      effect    = "Deny"
-      actions   = ["iam:PutRolePolicy"]
-      resources = [local.lambda_role_arn, local.isolation_role_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.auto_scaling_action == "none" ? [] : [1]
-    content {
-      # Out of the group at isolation, back in at release.
-      sid       = "LeaveAutoScalingGroup"
-      effect    = "Allow"
-      actions   = var.auto_scaling_action == "detach" ? ["autoscaling:AttachInstances", "autoscaling:DetachInstances"] : ["autoscaling:EnterStandby", "autoscaling:ExitStandby"]
-      resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.deregister_from_target_groups ? [1] : []
-    content {
-      sid       = "LeaveTargetGroups"
-      effect    = "Allow"
-      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-      resources = ["arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.disassociate_elastic_ips ? [1] : []
-    content {
-      sid     = "DisassociateElasticIps"
-      effect  = "Allow"
-      actions = ["ec2:AssociateAddress", "ec2:DisassociateAddress"]
-      resources = [
-        "${local.arn_prefix_ec2}:elastic-ip/*",
-        "${local.arn_prefix_ec2}:network-interface/*",
-        "${local.arn_prefix_ec2}:instance/*",
-      ]
     }
   }
 
@@ -346,42 +135,6 @@ data "aws_iam_policy_document" "lambda" {
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [local.record_table_arn]
   }
-
-  statement {
-    # A release re-associates the instance's original profile: its role is passed to EC2. Limit the
-    # roles with release_role_path.
-    sid       = "PassOriginalRoles"
-    effect    = "Allow"
-    actions   = ["iam:PassRole"]
-    resources = ["arn:${local.partition}:iam::${local.account_id}:role${var.release_role_path}*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ec2.amazonaws.com"]
-    }
-  }
-
-  statement {
-    # ...never the Lambda's own role: no instance may run with the isolation automation's permissions.
-    sid       = "NeverPassOwnRole"
-    effect    = "Deny"
-    actions   = ["iam:PassRole"]
-    resources = [local.lambda_role_arn]
-  }
-
-  statement {
-    sid       = "PassIsolationRole"
-    effect    = "Allow"
-    actions   = ["iam:PassRole"]
-    resources = [local.isolation_role_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ec2.amazonaws.com"]
-    }
-  }
 }
 
 resource "aws_iam_role_policy" "lambda" {
@@ -391,64 +144,56 @@ resource "aws_iam_role_policy" "lambda" {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# Isolation role: replaces the instance profile of an isolated instance. It grants nothing, so
-# credentials stolen from the instance metadata service are useless.
+# The isolation target (modules/isolation-target, shared with modules/member): the statements above,
+# the event pattern, and the isolation role and instance profile that replace the instance profile of
+# an isolated instance. The role grants nothing, so credentials stolen from the instance metadata
+# service are useless.
 # ---------------------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "isolation_assume_role" {
-  statement {
-    sid     = "Ec2AssumesRole"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+module "isolation_target" {
+  source = "./modules/isolation-target"
 
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
+  name                = var.name
+  isolation_tag_key   = var.isolation_tag_key
+  isolation_tag_value = var.isolation_tag_value
+  release_tag_value   = var.release_tag_value
+
+  partition  = local.partition
+  account_id = local.account_id
+  regions    = [local.region]
+  steps = {
+    untrack_connections             = var.untrack_connections
+    revoke_credentials              = var.revoke_credentials
+    credential_revocation_role_path = var.credential_revocation_role_path
+    protect_from_termination        = var.protect_from_termination
+    snapshot_volumes                = var.snapshot_volumes
+    auto_scaling_action             = var.auto_scaling_action
+    deregister_from_target_groups   = var.deregister_from_target_groups
+    disassociate_elastic_ips        = var.disassociate_elastic_ips
+    release_role_path               = var.release_role_path
   }
+  # Never passed to an instance, never given a revocation policy.
+  own_role_arns = [local.lambda_role_arn]
+
+  create_iam               = true
+  iam_role_path            = var.iam_role_path
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = var.tags
 }
 
-resource "aws_iam_role" "isolation" {
-  name                 = local.isolation_role_name
-  path                 = var.iam_role_path
-  description          = "Deny-all role of EC2 instances isolated by ${var.name}."
-  assume_role_policy   = data.aws_iam_policy_document.isolation_assume_role.json
-  permissions_boundary = var.permissions_boundary_arn
-  tags                 = var.tags
-
-  lifecycle {
-    postcondition {
-      condition     = self.arn == local.isolation_role_arn
-      error_message = "The isolation role ARN ${self.arn} differs from the one the Lambda may pass (${local.isolation_role_arn})."
-    }
-  }
+# The isolation role and instance profile were resources of this module up to 0.2.0: moved, not
+# replaced (an isolated instance keeps its profile).
+moved {
+  from = aws_iam_role.isolation
+  to   = module.isolation_target.module.iam[0].aws_iam_role.isolation
 }
 
-data "aws_iam_policy_document" "isolation" {
-  statement {
-    sid       = "DenyEverything"
-    effect    = "Deny"
-    actions   = ["*"]
-    resources = ["*"]
-  }
+moved {
+  from = aws_iam_role_policy.isolation
+  to   = module.isolation_target.module.iam[0].aws_iam_role_policy.isolation
 }
 
-resource "aws_iam_role_policy" "isolation" {
-  name   = "deny-all"
-  role   = aws_iam_role.isolation.id
-  policy = data.aws_iam_policy_document.isolation.json
-}
-
-resource "aws_iam_instance_profile" "isolation" {
-  name = local.isolation_role_name
-  path = var.iam_role_path
-  role = aws_iam_role.isolation.name
-  tags = var.tags
-
-  lifecycle {
-    postcondition {
-      condition     = self.arn == local.isolation_instance_profile_arn
-      error_message = "The isolation instance profile ARN ${self.arn} differs from the one given to the Lambda (${local.isolation_instance_profile_arn})."
-    }
-  }
+moved {
+  from = aws_iam_instance_profile.isolation
+  to   = module.isolation_target.module.iam[0].aws_iam_instance_profile.isolation
 }

@@ -15,10 +15,12 @@ locals {
   region     = data.aws_service.ec2.region
   account_id = data.aws_caller_identity.current.account_id
 
-  # Tags written by the Lambda: its status tags on the instance ("<key>:<suffix>"), and the managed-by
-  # tag on the isolation security groups it creates (the only groups it may revoke rules from).
-  status_tag_prefix             = "${var.isolation_tag_key}:"
-  managed_tag_key               = "${var.isolation_tag_key}:ManagedBy"
+  # The isolation target's definition (modules/isolation-target, shared with modules/member): the
+  # status tags the Lambda writes on the instance ("<key>:<suffix>"), the managed-by tag on the
+  # isolation security groups it creates (the only groups it may revoke rules from), the isolation
+  # role and profile, the event pattern.
+  status_tag_prefix             = module.isolation_target.status_tag_prefix
+  managed_tag_key               = module.isolation_target.managed_tag_key
   isolation_security_group_name = coalesce(var.isolation_security_group_name, "${var.name}-isolation")
   # All traffic in and out: ENIs pass through it so that tracked connections become untracked.
   transition_security_group_name = "${local.isolation_security_group_name}-untrack"
@@ -26,60 +28,30 @@ locals {
   record_table_name              = "${var.name}-records"
   record_table_arn               = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.record_table_name}"
 
-  lambda_role_name    = "${var.name}-lambda"
-  isolation_role_name = "${var.name}-isolation"
-  event_rule_name     = "${var.name}-on-isolation-tag"
+  lambda_role_name = "${var.name}-lambda"
+  event_rule_name  = "${var.name}-on-isolation-tag"
   # Lambda's default log group name: the function logs there without a logging_config block.
   log_group_name = "/aws/lambda/${var.name}"
 
   # ARNs are built from names rather than taken from resource attributes so that the IAM policy is
   # fully known at plan time (reviewable in the plan).
-  arn_prefix_ec2     = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
-  log_group_arn      = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-  isolation_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.isolation_role_name}"
-  lambda_role_arn    = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.lambda_role_name}"
+  arn_prefix_ec2  = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+  log_group_arn   = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+  lambda_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.lambda_role_name}"
 
-  # Read actions (no resource-level permissions), each only when a step that calls it is on.
-  describe_actions = sort(concat(
-    [
-      "ec2:DescribeIamInstanceProfileAssociations",
-      "ec2:DescribeInstances",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeSecurityGroupRules",
-      "ec2:DescribeSecurityGroups",
-    ],
-    var.protect_from_termination ? ["ec2:DescribeInstanceAttribute"] : [],
-    var.snapshot_volumes ? ["ec2:DescribeSnapshots"] : [],
-    var.disassociate_elastic_ips ? ["ec2:DescribeAddresses"] : [],
-    var.auto_scaling_action != "none" ? ["autoscaling:DescribeAutoScalingInstances"] : [],
-    var.deregister_from_target_groups ? ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"] : [],
-  ))
-  # Known at plan time, unlike aws_iam_instance_profile.isolation.arn, so the Lambda's environment is
+  # Known at plan time, unlike the instance profile's arn attribute, so the Lambda's environment is
   # too; a postcondition on the instance profile checks it against the real ARN.
-  isolation_instance_profile_arn = "arn:${local.partition}:iam::${local.account_id}:instance-profile${var.iam_role_path}${local.isolation_role_name}"
+  isolation_instance_profile_arn = module.isolation_target.isolation_instance_profile_arn
 
   lambda_package = "${path.module}/lambda/dist/ec2_isolation.zip"
-
-  # An analyst setting (or changing) the isolation tag to the isolation or the release value on an EC2
-  # instance.
-  event_pattern = {
-    source      = ["aws.tag"]
-    detail-type = ["Tag Change on Resource"]
-    detail = {
-      service          = ["ec2"]
-      resource-type    = ["instance"]
-      changed-tag-keys = [var.isolation_tag_key]
-      tags = {
-        (var.isolation_tag_key) = [var.isolation_tag_value, var.release_tag_value]
-      }
-    }
-  }
 }
 
 resource "aws_cloudwatch_event_rule" "this" {
-  name          = local.event_rule_name
-  description   = "Isolates an EC2 instance when its ${var.isolation_tag_key} tag is set to ${var.isolation_tag_value}, releases it when set to ${var.release_tag_value}."
-  event_pattern = jsonencode(local.event_pattern)
+  name        = local.event_rule_name
+  description = "Isolates an EC2 instance when its ${var.isolation_tag_key} tag is set to ${var.isolation_tag_value}, releases it when set to ${var.release_tag_value}."
+  # An analyst setting (or changing) the isolation tag to the isolation or the release value on an EC2
+  # instance: the one pattern of modules/isolation-target, which modules/member's forwarding rules match.
+  event_pattern = jsonencode(module.isolation_target.event_pattern)
   tags          = var.tags
 
   lifecycle {
@@ -204,7 +176,7 @@ resource "aws_lambda_function" "this" {
   depends_on = [
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.lambda,
-    aws_iam_instance_profile.isolation,
+    module.isolation_target,
     aws_dynamodb_table.records,
     # the topic the function publishes its first summary to
     aws_sns_topic.this,

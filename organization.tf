@@ -52,13 +52,13 @@ data "aws_iam_policy_document" "event_bus" {
     condition {
       test     = "StringEquals"
       variable = "events:source"
-      values   = [local.event_pattern.source[0]]
+      values   = [module.isolation_target.event_pattern.source[0]]
     }
 
     condition {
       test     = "StringEquals"
       variable = "events:detail-type"
-      values   = local.event_pattern.detail-type
+      values   = module.isolation_target.event_pattern.detail-type
     }
   }
 }

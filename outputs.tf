@@ -30,17 +30,17 @@ output "log_group_name" {
 
 output "isolation_role_arn" {
   description = "ARN of the deny-all IAM role that isolated instances get through the isolation instance profile."
-  value       = aws_iam_role.isolation.arn
+  value       = module.isolation_target.iam.role_arn
 }
 
 output "isolation_instance_profile_arn" {
   description = "ARN of the instance profile that replaces the instance profile of isolated instances."
-  value       = aws_iam_instance_profile.isolation.arn
+  value       = module.isolation_target.iam.instance_profile_arn
 }
 
 output "isolation_instance_profile_name" {
   description = "Name of the instance profile that replaces the instance profile of isolated instances."
-  value       = aws_iam_instance_profile.isolation.name
+  value       = module.isolation_target.iam.instance_profile_name
 }
 
 output "isolation_security_group_name" {

@@ -213,7 +213,9 @@ def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -
 
 def test_isolation_profile_follows_the_naming_convention(org_plan: Plan) -> None:
     """Then each account's isolation profile has the central one's name and path, around a deny-all role."""
-    central = after(org_plan, "ec2_isolation", "aws_iam_instance_profile.isolation")
+    central = after(
+        org_plan, "ec2_isolation", "module.isolation_target.module.iam[0].aws_iam_instance_profile.isolation"
+    )
     for module in IAM_MEMBERS:
         profile = after(org_plan, module, "aws_iam_instance_profile.isolation[0]")
         assert (

@@ -20,6 +20,13 @@ pytestmark = pytest.mark.terraform
 ACCOUNT = tfcli.FAKE_ACCOUNT_ID
 REGION = "us-east-1"  # region of examples/basic (its variable's default)
 
+#: the isolation role, its deny-all policy and its instance profile: modules/isolation-target's (the one
+#: definition modules/member uses too), created by its iam module
+ISOLATION_IAM = "module.isolation_target.module.iam[0]"
+ISOLATION_ROLE = f"{ISOLATION_IAM}.aws_iam_role.isolation"
+ISOLATION_POLICY = f"{ISOLATION_IAM}.aws_iam_role_policy.isolation"
+ISOLATION_PROFILE = f"{ISOLATION_IAM}.aws_iam_instance_profile.isolation"
+
 EXPECTED_RESOURCES = {
     "aws_cloudwatch_event_rule.this",
     "aws_cloudwatch_event_target.this",
@@ -28,9 +35,9 @@ EXPECTED_RESOURCES = {
     "aws_lambda_function.this",
     "aws_iam_role.lambda",
     "aws_iam_role_policy.lambda",
-    "aws_iam_role.isolation",
-    "aws_iam_role_policy.isolation",
-    "aws_iam_instance_profile.isolation",
+    ISOLATION_ROLE,
+    ISOLATION_POLICY,
+    ISOLATION_PROFILE,
     "aws_dynamodb_table.records",
     "aws_sqs_queue.dead_letter",
     "aws_lambda_function_event_invoke_config.this",
@@ -44,8 +51,8 @@ TAGGABLE_RESOURCES = {
     "aws_cloudwatch_log_group.this",
     "aws_lambda_function.this",
     "aws_iam_role.lambda",
-    "aws_iam_role.isolation",
-    "aws_iam_instance_profile.isolation",
+    ISOLATION_ROLE,
+    ISOLATION_PROFILE,
     "aws_dynamodb_table.records",
     "aws_sqs_queue.dead_letter",
     'aws_cloudwatch_metric_alarm.this["errors"]',
@@ -444,12 +451,23 @@ def test_status_tags_cannot_rewrite_the_trigger_tag(example_plan: Plan) -> None:
     assert not "SecurityIsolation".startswith(pattern.rstrip("*"))
 
 
+def isolation_iam_references(plan: Plan, address: str, attribute: str) -> list[str]:
+    """The references of ``attribute`` of ``address`` in the configuration of modules/isolation-target's
+    iam module (the plan's configuration, through the module calls)."""
+    module = plan.module_configuration
+    for call in ("isolation_target", "iam"):
+        module = module["module_calls"][call]["module"]
+    (resource,) = [resource for resource in module["resources"] if resource["address"] == address]
+    references: list[str] = resource["expressions"][attribute]["references"]
+    return references
+
+
 def test_isolation_role_denies_everything(example_plan: Plan) -> None:
     """Then isolated instances get a profile whose role only EC2 can assume and which denies every action."""
-    role = example_plan.after("aws_iam_role.isolation")
+    role = example_plan.after(ISOLATION_ROLE)
     (trust,) = json.loads(role["assume_role_policy"])["Statement"]
-    (deny,) = example_plan.policy("aws_iam_role_policy.isolation")["Statement"]
-    profile = example_plan.after("aws_iam_instance_profile.isolation")
+    (deny,) = example_plan.policy(ISOLATION_POLICY)["Statement"]
+    profile = example_plan.after(ISOLATION_PROFILE)
 
     assert role["name"] == "ec2-isolation-isolation"
     assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
@@ -461,8 +479,8 @@ def test_isolation_role_denies_everything(example_plan: Plan) -> None:
     }
     assert "Condition" not in deny
     assert profile["name"] == "ec2-isolation-isolation"
-    assert "aws_iam_role.isolation.name" in example_plan.references(
-        "aws_iam_instance_profile.isolation", "role"
+    assert "aws_iam_role.isolation.name" in isolation_iam_references(
+        example_plan, "aws_iam_instance_profile.isolation", "role"
     )
 
 
@@ -529,7 +547,10 @@ def test_custom_inputs_reach_logs_and_iam(custom_plan: Plan) -> None:
     """Given a KMS key, retention, role path, permissions boundary and region, then they are applied."""
     log_group = custom_plan.after("aws_cloudwatch_log_group.this")
     boundary = "arn:aws:iam::123456789012:policy/boundary"
-    roles = {name: custom_plan.after(f"aws_iam_role.{name}") for name in ("lambda", "isolation")}
+    roles = {
+        name: custom_plan.after(address)
+        for name, address in (("lambda", "aws_iam_role.lambda"), ("isolation", ISOLATION_ROLE))
+    }
     statements = statements_by_sid(custom_plan.policy("aws_iam_role_policy.lambda"))
     ec2 = f"arn:aws:ec2:eu-west-1:{ACCOUNT}"
 
@@ -542,7 +563,7 @@ def test_custom_inputs_reach_logs_and_iam(custom_plan: Plan) -> None:
         "lambda": ("ir-quarantine-lambda", "/security/", boundary),
         "isolation": ("ir-quarantine-isolation", "/security/", boundary),
     }
-    assert custom_plan.after("aws_iam_instance_profile.isolation")["path"] == "/security/"
+    assert custom_plan.after(ISOLATION_PROFILE)["path"] == "/security/"
     assert (
         statements["Logs"]["Resource"]
         == f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/ir-quarantine:*"
