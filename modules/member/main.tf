@@ -28,31 +28,60 @@ locals {
   )
 
   executor_role_name  = "${var.name}-executor"
-  isolation_role_name = "${var.name}-isolation"
   forwarder_role_name = "${var.name}-forwarder"
   rule_name           = "${var.name}-forward-isolation-tag"
   dead_letter_name    = "${var.name}-forward-dead-letters"
 
-  executor_role_arn              = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.executor_role_name}"
-  isolation_role_arn             = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.isolation_role_name}"
-  isolation_instance_profile_arn = "arn:${local.partition}:iam::${local.account_id}:instance-profile${var.iam_role_path}${local.isolation_role_name}"
-  forwarder_role_arn             = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.forwarder_role_name}"
-  rule_arn                       = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.rule_name}"
-  dead_letter_arn                = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.dead_letter_name}"
+  executor_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.executor_role_name}"
+  forwarder_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.forwarder_role_name}"
+  rule_arn           = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.rule_name}"
+  dead_letter_arn    = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.dead_letter_name}"
+}
 
-  # The same pattern as the central module's rule (main.tf there; a plan test holds them equal).
-  event_pattern = {
-    source      = ["aws.tag"]
-    detail-type = ["Tag Change on Resource"]
-    detail = {
-      service          = ["ec2"]
-      resource-type    = ["instance"]
-      changed-tag-keys = [var.isolation_tag_key]
-      tags = {
-        (var.isolation_tag_key) = [var.isolation_tag_value, var.release_tag_value]
-      }
-    }
-  }
+# ---------------------------------------------------------------------------------------------------
+# The isolation target: the central module's own definition (modules/isolation-target), for this
+# account: the event pattern the forwarding rule matches (the central rule's), the statements of the
+# executor role (executor.tf) in this account and the regions given, and (create_iam) the deny-all
+# isolation role and instance profile, named as the central function expects
+# (arn:<partition>:iam::<account>:instance-profile<path><name>-isolation).
+# ---------------------------------------------------------------------------------------------------
+
+module "isolation_target" {
+  source = "../isolation-target"
+
+  name                = var.name
+  isolation_tag_key   = var.isolation_tag_key
+  isolation_tag_value = var.isolation_tag_value
+  release_tag_value   = var.release_tag_value
+
+  partition  = local.partition
+  account_id = local.account_id
+  regions    = var.regions == null ? ["*"] : var.regions
+  steps      = var.isolation_steps
+  # Never passed to an instance, never given a revocation policy.
+  own_role_arns = [local.executor_role_arn, local.forwarder_role_arn]
+
+  create_iam               = var.create_iam
+  iam_role_path            = var.iam_role_path
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = var.tags
+}
+
+# The isolation role and instance profile were resources of this module up to 0.2.0: moved, not
+# replaced (an isolated instance keeps its profile).
+moved {
+  from = aws_iam_role.isolation[0]
+  to   = module.isolation_target.module.iam[0].aws_iam_role.isolation
+}
+
+moved {
+  from = aws_iam_role_policy.isolation[0]
+  to   = module.isolation_target.module.iam[0].aws_iam_role_policy.isolation
+}
+
+moved {
+  from = aws_iam_instance_profile.isolation[0]
+  to   = module.isolation_target.module.iam[0].aws_iam_instance_profile.isolation
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -62,7 +91,7 @@ locals {
 resource "aws_cloudwatch_event_rule" "forward" {
   name          = local.rule_name
   description   = "Forwards ${var.isolation_tag_key} tag changes (${var.isolation_tag_value}, ${var.release_tag_value}) on EC2 instances to the central isolation bus."
-  event_pattern = jsonencode(local.event_pattern)
+  event_pattern = jsonencode(module.isolation_target.event_pattern)
   tags          = var.tags
 
   lifecycle {
@@ -200,129 +229,4 @@ resource "aws_iam_role_policy" "forwarder" {
   name   = "put-events-on-central-bus"
   role   = one(aws_iam_role.forwarder[*].id)
   policy = data.aws_iam_policy_document.forwarder.json
-}
-
-data "aws_iam_policy_document" "executor_assume_role" {
-  statement {
-    # Only the central function's execution role.
-    sid     = "CentralFunctionAssumesRole"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "AWS"
-      identifiers = [var.central_lambda_role_arn]
-    }
-
-    dynamic "condition" {
-      for_each = var.external_id == null ? [] : [1]
-      content {
-        test     = "StringEquals"
-        variable = "sts:ExternalId"
-        values   = [var.external_id]
-      }
-    }
-
-    dynamic "condition" {
-      for_each = var.organization_id == null ? [] : [1]
-      content {
-        test     = "StringEquals"
-        variable = "aws:PrincipalOrgID"
-        values   = [var.organization_id]
-      }
-    }
-  }
-}
-
-resource "aws_iam_role" "executor" {
-  count = var.create_iam ? 1 : 0
-
-  name                 = local.executor_role_name
-  path                 = var.iam_role_path
-  description          = "Assumed by the central ${var.name} EC2 isolation function to isolate and release instances of this account."
-  assume_role_policy   = data.aws_iam_policy_document.executor_assume_role.json
-  permissions_boundary = var.permissions_boundary_arn
-  # The handler's sessions are short: one isolation.
-  max_session_duration = 3600
-  tags                 = var.tags
-
-  lifecycle {
-    postcondition {
-      condition     = self.arn == local.executor_role_arn
-      error_message = "The executor role ARN ${self.arn} differs from the convention the central function follows (${local.executor_role_arn})."
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "executor" {
-  count = var.create_iam ? 1 : 0
-
-  name   = "isolate-ec2-instances"
-  role   = one(aws_iam_role.executor[*].id)
-  policy = data.aws_iam_policy_document.executor.json
-}
-
-# The isolation role and profile: deny-all, the same as the central module's (iam.tf there).
-data "aws_iam_policy_document" "isolation_assume_role" {
-  statement {
-    sid     = "Ec2AssumesRole"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "isolation" {
-  count = var.create_iam ? 1 : 0
-
-  name                 = local.isolation_role_name
-  path                 = var.iam_role_path
-  description          = "Deny-all role of EC2 instances isolated by ${var.name}."
-  assume_role_policy   = data.aws_iam_policy_document.isolation_assume_role.json
-  permissions_boundary = var.permissions_boundary_arn
-  tags                 = var.tags
-
-  lifecycle {
-    postcondition {
-      condition     = self.arn == local.isolation_role_arn
-      error_message = "The isolation role ARN ${self.arn} differs from the one the executor may pass (${local.isolation_role_arn})."
-    }
-  }
-}
-
-data "aws_iam_policy_document" "isolation" {
-  statement {
-    sid       = "DenyEverything"
-    effect    = "Deny"
-    actions   = ["*"]
-    resources = ["*"]
-  }
-}
-
-resource "aws_iam_role_policy" "isolation" {
-  count = var.create_iam ? 1 : 0
-
-  name   = "deny-all"
-  role   = one(aws_iam_role.isolation[*].id)
-  policy = data.aws_iam_policy_document.isolation.json
-}
-
-resource "aws_iam_instance_profile" "isolation" {
-  count = var.create_iam ? 1 : 0
-
-  name = local.isolation_role_name
-  path = var.iam_role_path
-  role = one(aws_iam_role.isolation[*].name)
-  tags = var.tags
-
-  lifecycle {
-    postcondition {
-      condition     = self.arn == local.isolation_instance_profile_arn
-      error_message = "The isolation instance profile ARN ${self.arn} differs from the convention the central function follows (${local.isolation_instance_profile_arn})."
-    }
-  }
 }

@@ -10,7 +10,7 @@ output "forwarding_rule_arn" {
 
 output "isolation_instance_profile_arn" {
   description = "ARN of the deny-all instance profile isolated instances of this account get (by convention arn:<partition>:iam::<account>:instance-profile<path><name>-isolation)."
-  value       = local.isolation_instance_profile_arn
+  value       = module.isolation_target.isolation_instance_profile_arn
 }
 
 output "forwarding_dead_letter_queue_arn" {

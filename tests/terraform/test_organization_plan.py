@@ -9,6 +9,7 @@ account: the member resources' own ARNs carry the member account's ID, as in a r
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,21 @@ MEMBERS = {
 }
 #: the module instances that create their account's IAM, and the account
 IAM_MEMBERS = {"workloads_a_primary": ACCOUNT_A, "workloads_b_primary": ACCOUNT_B}
+#: the isolation role, its deny-all policy and its instance profile: modules/isolation-target's, in the
+#: central module and in each member module that creates its account's IAM
+ISOLATION_IAM = "module.isolation_target.module.iam[0]"
+ISOLATION_POLICY = f"{ISOLATION_IAM}.aws_iam_role_policy.isolation"
+ISOLATION_PROFILE = f"{ISOLATION_IAM}.aws_iam_instance_profile.isolation"
+#: the one definition: the directory both modules call (relative to the repository)
+ISOLATION_TARGET = "modules/isolation-target"
 MEMBER_IAM = {
     "aws_iam_role.executor[0]",
     "aws_iam_role_policy.executor[0]",
     "aws_iam_role.forwarder[0]",
     "aws_iam_role_policy.forwarder[0]",
-    "aws_iam_role.isolation[0]",
-    "aws_iam_role_policy.isolation[0]",
-    "aws_iam_instance_profile.isolation[0]",
+    f"{ISOLATION_IAM}.aws_iam_role.isolation",
+    ISOLATION_POLICY,
+    ISOLATION_PROFILE,
 }
 MEMBER_REGIONAL = {
     "aws_cloudwatch_event_rule.forward",
@@ -82,6 +90,30 @@ def after(plan: Plan, module: str, address: str) -> dict[str, Any]:
 def policy(plan: Plan, module: str, address: str, attribute: str = "policy") -> dict[str, Any]:
     document: dict[str, Any] = json.loads(after(plan, module, address)[attribute])
     return document
+
+
+def module_configuration(plan: Plan, module: str) -> dict[str, Any]:
+    """The configuration of the example's module call ``module``."""
+    calls: dict[str, Any] = plan.data["configuration"]["root_module"]["module_calls"]
+    configuration: dict[str, Any] = calls[module]["module"]
+    return configuration
+
+
+def expression(plan: Plan, module: str, address: str, attribute: str) -> dict[str, Any]:
+    """The configured expression of ``attribute`` of resource (or data source) ``address`` of ``module``."""
+    resources = {
+        resource["address"]: resource for resource in module_configuration(plan, module)["resources"]
+    }
+    assert address in resources, f"{address} is not in {module}: {sorted(resources)}"
+    value: dict[str, Any] = resources[address]["expressions"][attribute]
+    return value
+
+
+def isolation_target_source(plan: Plan, module: str) -> str:
+    """The directory ``module`` calls as isolation_target, relative to the repository."""
+    source: str = module_configuration(plan, module)["module_calls"]["isolation_target"]["source"]
+    caller = "." if module == "ec2_isolation" else "modules/member"
+    return posixpath.normpath(posixpath.join(caller, source))
 
 
 def actions(document: dict[str, Any], effect: str = "Allow") -> set[str]:
@@ -134,10 +166,24 @@ def test_iam_is_created_once_per_account(org_plan: Plan) -> None:
         assert planned == MEMBER_REGIONAL | (MEMBER_IAM if creates_iam else set()), module
 
 
+def test_both_modules_call_the_one_isolation_target_definition(org_plan: Plan) -> None:
+    """Then the central module and every member module call the same module, modules/isolation-target,
+    for what both need: no copy of it is left in either."""
+    for module in ("ec2_isolation", *MEMBERS):
+        assert isolation_target_source(org_plan, module) == ISOLATION_TARGET, module
+
+
 def test_member_rules_match_exactly_what_the_central_rule_matches(org_plan: Plan) -> None:
-    """Then every forwarding rule's pattern is the central rule's pattern."""
+    """Then every forwarding rule's pattern is the central rule's pattern: both rules take the one
+    definition's event_pattern output."""
     central = json.loads(after(org_plan, "ec2_isolation", "aws_cloudwatch_event_rule.this")["event_pattern"])
     assert central["detail"]["tags"] == {"SecurityIsolation": ["Isolate", "Release"]}
+    rules = {"ec2_isolation": "aws_cloudwatch_event_rule.this"} | dict.fromkeys(
+        MEMBERS, "aws_cloudwatch_event_rule.forward"
+    )
+    for module, rule in rules.items():
+        references = expression(org_plan, module, rule, "event_pattern")["references"]
+        assert "module.isolation_target.event_pattern" in references, (module, references)
     for module in MEMBERS:
         assert (
             json.loads(after(org_plan, module, "aws_cloudwatch_event_rule.forward")["event_pattern"])
@@ -192,7 +238,14 @@ def test_executor_trusts_only_the_central_function_role(org_plan: Plan) -> None:
 def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -> None:
     """Then the executor may do what the central function's isolation steps do, and nothing else: the
     same allowed and denied actions, minus the central-only ones (logs, queue, bus, record table), and
-    the same statements by Sid."""
+    the same statements by Sid: both policies take them from the one definition's step_policy_json."""
+    central_sources = expression(
+        org_plan, "ec2_isolation", "data.aws_iam_policy_document.lambda", "source_policy_documents"
+    )["references"]
+    assert "module.isolation_target.step_policy_json" in central_sources
+    for module in IAM_MEMBERS:
+        references = expression(org_plan, module, "aws_iam_role_policy.executor", "policy")["references"]
+        assert "module.isolation_target.step_policy_json" in references, (module, references)
     central = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.lambda")
     central_sids = {
         sid
@@ -212,19 +265,27 @@ def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -
 
 
 def test_isolation_profile_follows_the_naming_convention(org_plan: Plan) -> None:
-    """Then each account's isolation profile has the central one's name and path, around a deny-all role."""
-    central = after(
-        org_plan, "ec2_isolation", "module.isolation_target.module.iam[0].aws_iam_instance_profile.isolation"
-    )
-    for module in IAM_MEMBERS:
-        profile = after(org_plan, module, "aws_iam_instance_profile.isolation[0]")
+    """Then each account's isolation profile is the one definition's (the same address in the central
+    module and in the member modules), with the central one's name and path, around a deny-all role."""
+    central = after(org_plan, "ec2_isolation", ISOLATION_PROFILE)
+    (central_deny,) = policy(org_plan, "ec2_isolation", ISOLATION_POLICY)["Statement"]
+    for module, account in IAM_MEMBERS.items():
+        profile = after(org_plan, module, ISOLATION_PROFILE)
         assert (
             (profile["name"], profile["path"])
             == (central["name"], central["path"])
             == ("ec2-isolation-isolation", "/")
         )
-        (deny,) = policy(org_plan, module, "aws_iam_role_policy.isolation[0]")["Statement"]
+        (deny,) = policy(org_plan, module, ISOLATION_POLICY)["Statement"]
         assert (deny["Effect"], deny["Action"], deny["Resource"]) == ("Deny", "*", "*")
+        assert deny == central_deny
+        # the member module's output is the profile's ARN by the convention the function follows
+        assert (
+            org_plan.data["output_changes"]["isolation_instance_profile_arns"]["after"][
+                module.removesuffix("_primary")
+            ]
+            == f"arn:aws:iam::{account}:instance-profile/ec2-isolation-isolation"
+        )
 
 
 def test_bus_policy_accepts_only_the_member_accounts_of_the_organization(org_plan: Plan) -> None:

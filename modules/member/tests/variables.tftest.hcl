@@ -51,6 +51,11 @@ run "valid_inputs" {
     condition     = length(aws_iam_role.executor) == 1 && aws_iam_role.executor[0].name == "ec2-isolation-executor"
     error_message = "create_iam (default) creates the executor role, named by convention."
   }
+
+  assert {
+    condition     = module.isolation_target.iam != null
+    error_message = "create_iam (default) creates the isolation role and instance profile (modules/isolation-target)."
+  }
 }
 
 run "no_iam_in_a_secondary_region" {
@@ -58,8 +63,8 @@ run "no_iam_in_a_secondary_region" {
   variables { create_iam = false }
 
   assert {
-    condition     = length(aws_iam_role.executor) + length(aws_iam_role.isolation) + length(aws_iam_role.forwarder) + length(aws_iam_instance_profile.isolation) == 0
-    error_message = "create_iam = false creates no IAM resource."
+    condition     = length(aws_iam_role.executor) + length(aws_iam_role.forwarder) == 0 && module.isolation_target.iam == null
+    error_message = "create_iam = false creates no IAM resource (nor does modules/isolation-target)."
   }
 }
 
