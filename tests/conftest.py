@@ -2,23 +2,120 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
+import importlib.util
+import os
+import tempfile
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import pytest
 
+from tests.fixtures.iam_calls import COMPLETE, RECORD_DIR_ENV
+
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+
+
+class _OncePaths(list[str]):
+    """A loader's search paths, each once: every boto3 session appends its data path to its loader's."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
+    loader = botocore.loaders.create_loader(data_path)
+    loader._search_paths = _OncePaths(loader.search_paths)  # type: ignore[attr-defined]  # what it reads
+    return loader
+
+
+# Every botocore session of the test process shares one data loader, and so parses each service's model
+# (EC2's is megabytes of JSON) once, not once per session: the specs make a session per test, the handler's
+# clients and the CLI's one each. A loader only reads files, and a session treats its models as read-only.
+botocore.session.create_loader = _shared_loader
+
+
+# moto fills every EC2 backend it makes (one per region, in each spec) with its default images and, unless
+# MOTO_AMIS_PATH names the list, with some 1,300 "latest" images of the region, each with random ids: half
+# a second a backend. The specs launch only default images: the default list alone (moto's own, unpacked
+# once per machine). Set before moto's EC2 models are imported; the emulators the specs start inherit it.
+def _moto_default_images() -> Path | None:
+    spec = importlib.util.find_spec("moto")
+    if spec is None or spec.origin is None:
+        return None
+    packed = Path(spec.origin).parent / "ec2" / "resources" / "amis.json.gz"
+    unpacked = (
+        Path(tempfile.gettempdir())
+        / f"ec2-isolation-moto-amis-{hashlib.sha256(packed.read_bytes()).hexdigest()[:16]}.json"
+    )
+    if not unpacked.is_file():
+        partial = unpacked.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(gzip.decompress(packed.read_bytes()))
+        partial.replace(unpacked)  # atomic: parallel workers never read half a file
+    return unpacked
+
+
+if "MOTO_AMIS_PATH" not in os.environ and (_images := _moto_default_images()) is not None:
+    os.environ["MOTO_AMIS_PATH"] = str(_images)
+
+
 #: whether this session runs the whole handler unit suite (then its call record is complete)
 WHOLE_UNIT_SUITE = pytest.StashKey[bool]()
+#: the one marker expression that leaves every unit test selected: `make test`'s first run
+ALL_BUT_THE_RECORD_READERS = "not after_unit_tests"
+TESTS = Path(__file__).resolve().parent
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The pytest-xdist group of a test (``--dist loadgroup``: a group runs in one worker), or None for a
+    test any worker may take. The tests that share expensive session or module fixtures stay together:
+    the plans and Terraform tests (one set of plans and of working directories), the compliance tests
+    (one ``make compliance``), and each end-to-end module (one emulator and deployment). The unit tests,
+    each on an emulator of its own, spread over the workers."""
+    parts = Path(str(item.path)).relative_to(TESTS).parts
+    if parts[0] in ("terraform", "compliance"):
+        return parts[0]
+    if parts[0] == "e2e":
+        return f"e2e-{Path(parts[-1]).stem}"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that read the record of the handler's AWS calls run after the tests that make the calls.
     items.sort(key=lambda item: item.get_closest_marker("after_unit_tests") is not None)
+    for item in items:
+        if (group := xdist_group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     collected = {Path(str(item.path)) for item in items}
     unfiltered = (
-        not config.option.keyword and not config.option.markexpr and not getattr(config.option, "lf", False)
+        not config.option.keyword
+        and config.option.markexpr in ("", ALL_BUT_THE_RECORD_READERS)
+        and not getattr(config.option, "lf", False)
     )
     config.stash[WHOLE_UNIT_SUITE] = unfiltered and set(UNIT_TESTS.glob("test_*.py")) <= collected
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that recorded the handler's calls (in parts, one per process) and ran the whole unit suite
+    with success says so, for the policy coverage test of a later run (`make test`'s second one). Each
+    pytest-xdist worker says whether it collected the whole suite (``<worker>.whole``); the controller,
+    which collects nothing itself and finishes after its workers, then writes ``COMPLETE``."""
+    directory = os.environ.get(RECORD_DIR_ENV)
+    if not directory:
+        return
+    whole = session.config.stash.get(WHOLE_UNIT_SUITE, False)
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:
+        if whole:
+            (Path(directory) / f"{worker['workerid']}.whole").touch()
+        return
+    if exitstatus == 0 and (whole or any(Path(directory).glob("*.whole"))):
+        (Path(directory) / COMPLETE).write_text("the whole unit suite ran, and passed\n")
 
 
 @pytest.fixture(scope="session")
