@@ -85,9 +85,28 @@ class DemoRuns:
 def demo_runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoRuns | None]:
-    """Starts the demo runs at the first end-to-end test when demo tests are selected (else None)."""
-    if not any(Path(str(item.path)) == DEMO_TESTS for item in request.session.items):
+    """Starts the demo runs at the first end-to-end test when demo tests are selected (else None). In a
+    pytest-xdist worker, whose share of the tests is not known in advance, the demo tests start them
+    themselves (`started_demo_runs`): the other worker's tests run meanwhile."""
+    if "PYTEST_XDIST_WORKER" in os.environ or not any(
+        Path(str(item.path)) == DEMO_TESTS for item in request.session.items
+    ):
         yield None
+        return
+    runs = DemoRuns(tmp_path_factory.mktemp("demo"))
+    try:
+        yield runs
+    finally:
+        runs.stop()
+
+
+@pytest.fixture(scope="module")
+def started_demo_runs(
+    demo_runs: DemoRuns | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoRuns]:
+    """The session's demo runs, or (in a pytest-xdist worker) runs started now, for the demo tests."""
+    if demo_runs is not None:
+        yield demo_runs
         return
     runs = DemoRuns(tmp_path_factory.mktemp("demo"))
     try:

@@ -58,11 +58,10 @@ def assert_cleaned_up(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(demo_runs: DemoRuns | None) -> dict[str, Run]:
+def runs(started_demo_runs: DemoRuns) -> dict[str, Run]:
     """tools/demo.py as `make demo` runs it, and with the hidden --no-deliver flag: started in the
     background by the first end-to-end test of the session (see conftest), waited for here."""
-    assert demo_runs is not None, "the demo runs start when a test of this module is selected"
-    return {name: Run(*demo_runs.wait(name)) for name in DEMO_RUNS}
+    return {name: Run(*started_demo_runs.wait(name)) for name in DEMO_RUNS}
 
 
 def test_the_demo_isolates_the_tagged_instance_and_exits_0(runs: dict[str, Run]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ec2_isolation.steps import STEP_ACTIONS, required_actions
-from tests.fixtures.iam_calls import RECORD_ENV, SESSION, CallLog
+from tests.fixtures.iam_calls import COMPLETE, RECORD_DIR_ENV, RECORD_ENV, SESSION, CallLog
 from tests.terraform.plan import MODULE, Plan, as_set
 from tools.tfcli import REPO_ROOT
 
@@ -33,14 +33,19 @@ SERVICE_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
 
 @pytest.fixture(scope="module")
 def calls(whole_unit_suite_in_session: bool, tmp_path_factory: pytest.TempPathFactory) -> CallLog:
-    """The handler's calls during the whole unit suite: this session's, or a subprocess run's."""
-    if whole_unit_suite_in_session:
+    """The handler's calls during the whole unit suite: a complete earlier run's (`make test` runs the
+    suite in parallel first, each worker writing its part), this session's when it is whole and in one
+    process, or else a subprocess run's."""
+    directory = os.environ.get(RECORD_DIR_ENV)
+    if directory and (Path(directory) / COMPLETE).is_file():
+        return CallLog.merge(sorted(Path(directory).glob("*.json")))
+    if whole_unit_suite_in_session and "PYTEST_XDIST_WORKER" not in os.environ:
         return SESSION
     record = tmp_path_factory.mktemp("calls") / "calls.json"
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
         cwd=REPO_ROOT,
-        env={**os.environ, RECORD_ENV: str(record)},
+        env={**{k: v for k, v in os.environ.items() if k != RECORD_DIR_ENV}, RECORD_ENV: str(record)},
         check=True,
         capture_output=True,
     )

@@ -19,7 +19,7 @@ from ec2_isolation.config import Settings
 from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, REGION
-from tests.fixtures.iam_calls import RECORD_ENV, SESSION, record_on
+from tests.fixtures.iam_calls import RECORD_DIR_ENV, RECORD_ENV, SESSION, record_on
 from tests.unit.responder import Cli
 from tools.fleet import create_instance_profile, launch_instance
 
@@ -192,6 +192,8 @@ def _dump_recorded_calls() -> Iterator[None]:
     yield
     if target := os.environ.get(RECORD_ENV):
         SESSION.dump(Path(target))
+    if directory := os.environ.get(RECORD_DIR_ENV):
+        SESSION.dump(Path(directory) / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.json")
 
 
 Invoke = Callable[..., dict[str, Any]]
