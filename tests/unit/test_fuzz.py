@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import EventIsolationFailed, InvalidEvent
 from ec2_isolation.events import FunctionIdentity, TagChangeEvent, parse_event
+from tests.fixtures.budget import examples
 from tests.fixtures.events import ACCOUNT, REGION, instance_arn, tag_change_event
 from tests.fixtures.faults import CallRecorder, record_calls
 from tests.unit.conftest import FUNCTION_ARN, Invoke, Launch, Network, eni_groups
@@ -40,7 +41,7 @@ READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 # not once per example: sound here because no example may change anything (each one asserts that it made
 # no mutating call), so every example sees the same emulator state. Hence the suppressed health check.
 FUZZ = settings(
-    max_examples=600,
+    max_examples=examples(600),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -18,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from ec2_isolation.config import Settings
+from tests.fixtures.budget import examples
 from tests.fixtures.events import REGION
 from tests.unit.analyst import live_state, request_isolation, request_release
 from tests.unit.conftest import Invoke, make_network
@@ -116,7 +117,7 @@ def full_state(ec2: Any, instance_id: str, services: dict[str, Any]) -> dict[str
 
 @given(shape=SHAPES)
 @hypothesis_settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     # The emulator's state accumulates across examples on purpose: each example builds its own VPC.
     suppress_health_check=[HealthCheck.function_scoped_fixture],
