@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Side virtualenvs: terraform-compliance and checkov pin libraries that clash with the dev dependencies.
 COMPLIANCE_VENV ?= .venv-compliance
 CHECKOV_VENV ?= .venv-checkov
+# The botocore floor: boto3/botocore as old as the Lambda runtime's (pyproject's botocore-floor group).
+FLOOR_VENV ?= .venv-botocore-floor
 # `make bench BENCH_ARGS="--burst 1000"`: options of tools/bench.py (`python -m tools.bench --help`).
 # The default burst is 200 instances: 1000 need at least 560 s of EC2 throttling alone (and moto on two
 # cores cannot keep up with 50 workers), more than the bench's ten-minute budget.
@@ -72,6 +74,19 @@ compliance: $(VENV)/.installed $(COMPLIANCE_VENV)/.installed ## terraform-compli
 
 checkov: $(CHECKOV_VENV)/.installed ## Static security scan (checkov, offline) of the module and examples
 	$(PYTHON) -m tools.security_scan --checkov $(CHECKOV_VENV)/bin/checkov
+
+$(FLOOR_VENV)/.installed: pyproject.toml tools/deps.py
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $$($(PYTHON) tools/deps.py botocore-floor)
+	touch $@
+
+# The expected botocore comes from the group's own pin (one place); tests/unit/test_botocore_floor.py
+# fails when the virtualenv's botocore is not it. Fails on any failing test, and on none collected (exit 5).
+.PHONY: unit-botocore-floor
+unit-botocore-floor: $(FLOOR_VENV)/.installed ## Handler unit tests on the oldest botocore supported (the Lambda runtime's)
+	expected=$$($(PYTHON) tools/deps.py botocore-floor | sed -n 's/^botocore==//p'); \
+	if [ -z "$$expected" ]; then echo "unit-botocore-floor: the botocore-floor group pins no botocore==" >&2; exit 2; fi; \
+	EC2_ISOLATION_EXPECT_BOTOCORE=$$expected $(FLOOR_VENV)/bin/python -m pytest tests/unit -p no:cacheprovider -n 2
 
 docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from variables.tf and outputs.tf
 	$(PY) tools/docs.py
