@@ -22,7 +22,6 @@ locals {
       "ec2:DescribeSecurityGroupRules",
       "ec2:DescribeSecurityGroups",
     ],
-    var.steps.protect_from_termination ? ["ec2:DescribeInstanceAttribute"] : [],
     var.steps.snapshot_volumes ? ["ec2:DescribeSnapshots"] : [],
     var.steps.disassociate_elastic_ips ? ["ec2:DescribeAddresses"] : [],
     var.steps.auto_scaling_action != "none" ? ["autoscaling:DescribeAutoScalingInstances"] : [],
@@ -130,12 +129,14 @@ data "aws_iam_policy_document" "steps" {
   }
 
   dynamic "statement" {
-    # Termination protection, shutdown behaviour and DeleteOnTermination.
+    # Termination protection, shutdown behaviour and DeleteOnTermination: read (recorded before the
+    # change, compared at release), then set. Unlike the other reads, ec2:DescribeInstanceAttribute
+    # acts on the instance resource type (Service Authorization Reference): scoped like the change.
     for_each = var.steps.protect_from_termination ? [1] : []
     content {
       sid       = "ProtectInstance"
       effect    = "Allow"
-      actions   = ["ec2:ModifyInstanceAttribute"]
+      actions   = ["ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"]
       resources = local.instance_arns
     }
   }

@@ -262,6 +262,15 @@ def test_executor_gets_the_central_functions_isolation_actions(org_plan: Plan) -
         moves = statements_by_sid(executor)["MoveEnis"]
         assert {arn.split(":")[3] for arn in as_set(moves["Resource"])} == {"us-east-1", "eu-west-1"}
         assert {arn.split(":")[4] for arn in as_set(moves["Resource"])} == {account}
+        # DescribeInstanceAttribute acts on instances: the member's, in its regions, never "*"
+        (protect,) = [
+            statement
+            for statement in executor["Statement"]
+            if "ec2:DescribeInstanceAttribute" in as_set(statement["Action"])
+        ]
+        assert as_set(protect["Resource"]) == {
+            f"arn:aws:ec2:{region}:{account}:instance/*" for region in ("us-east-1", "eu-west-1")
+        }
 
 
 def test_isolation_profile_follows_the_naming_convention(org_plan: Plan) -> None:

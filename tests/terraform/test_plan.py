@@ -298,7 +298,6 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeIamInstanceProfileAssociations",
-                "ec2:DescribeInstanceAttribute",
                 "ec2:DescribeSnapshots",
                 "autoscaling:DescribeAutoScalingInstances",
                 "elasticloadbalancing:DescribeTargetGroups",
@@ -365,7 +364,12 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             {f"{ec2}:security-group/*"},
             {"StringEquals": {"aws:ResourceTag/SecurityIsolation:ManagedBy": "ec2-isolation"}},
         ),
-        "ProtectInstance": ({"ec2:ModifyInstanceAttribute"}, {f"{ec2}:instance/*"}, None),
+        # DescribeInstanceAttribute acts on instances: on this account's and region's only, not "*"
+        "ProtectInstance": (
+            {"ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"},
+            {f"{ec2}:instance/*"},
+            None,
+        ),
         "SnapshotVolumes": (
             {"ec2:CreateSnapshots"},
             {f"{ec2}:instance/*", f"{ec2}:volume/*", f"arn:aws:ec2:{REGION}::snapshot/*"},
