@@ -16,11 +16,16 @@ BENCH_ARGS ?= --burst 200
 PLAN ?=
 # `make compliance KEEP_PLANS=dir`: keep the examples' JSON plans in dir (the tests check them further).
 KEEP_PLANS ?=
+# Test processes of `make test` and `make check` (pytest-xdist): one per core of the 2-core machines here.
+PYTEST_WORKERS ?= 2
+# `make test` records the handler's AWS calls here, in parts (one per test process), for the policy
+# coverage test of its second run.
+RECORDED_CALLS := build/recorded-calls
 export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test unit terraform-test lint typecheck fmt package package-check docs clean compliance checkov demo bench
+.PHONY: help venv test check unit terraform-test lint typecheck fmt package package-check docs clean compliance checkov demo bench
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -32,8 +37,17 @@ $(VENV)/.installed: pyproject.toml tools/deps.py
 
 venv: $(VENV)/.installed ## Create .venv with the pinned development dependencies
 
-test: lint typecheck ## Everything CI checks, offline: lint, types, unit, Terraform plan/test, compliance, checkov, e2e
-	$(PY) -m pytest
+# Two runs: every test but the policy coverage one, in parallel (a group of tests that share fixtures
+# stays in one process: see tests/conftest.py), recording the handler's calls; then the coverage test,
+# which reads that record. Then the unit tests again on the oldest botocore supported.
+test: lint typecheck ## Everything CI checks, offline: lint, types, unit (twice: also on the botocore floor), Terraform plan/test, compliance, checkov, e2e
+	rm -rf $(RECORDED_CALLS) && mkdir -p $(RECORDED_CALLS)
+	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not after_unit_tests"
+	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) $(PY) -m pytest -m after_unit_tests
+	$(MAKE) --no-print-directory unit-botocore-floor
+
+check: lint typecheck ## The inner loop, under two minutes: lint, types, unit tests (a tenth of the property-based examples)
+	EC2_ISOLATION_HYPOTHESIS_SCALE=0.1 $(PY) -m pytest tests/unit -n $(PYTEST_WORKERS) -q -p no:cacheprovider
 
 unit: $(VENV)/.installed ## Handler unit tests only (moto)
 	$(PY) -m pytest tests/unit
@@ -86,7 +100,8 @@ $(FLOOR_VENV)/.installed: pyproject.toml tools/deps.py
 unit-botocore-floor: $(FLOOR_VENV)/.installed ## Handler unit tests on the oldest botocore supported (the Lambda runtime's)
 	expected=$$($(PYTHON) tools/deps.py botocore-floor | sed -n 's/^botocore==//p'); \
 	if [ -z "$$expected" ]; then echo "unit-botocore-floor: the botocore-floor group pins no botocore==" >&2; exit 2; fi; \
-	EC2_ISOLATION_EXPECT_BOTOCORE=$$expected $(FLOOR_VENV)/bin/python -m pytest tests/unit -p no:cacheprovider -n 2
+	EC2_ISOLATION_HYPOTHESIS_SCALE=0.1 EC2_ISOLATION_EXPECT_BOTOCORE=$$expected \
+	$(FLOOR_VENV)/bin/python -m pytest tests/unit -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from variables.tf and outputs.tf
 	$(PY) tools/docs.py
