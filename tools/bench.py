@@ -40,14 +40,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
+import io
 import json
 import logging
 import os
+import platform
 import queue
 import re
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -57,6 +62,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
@@ -70,6 +76,8 @@ from ec2_isolation.errors import EventIsolationFailed
 from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from ec2_isolation.steps import STEP_ACTIONS, required_actions
+from tools import benchdocs
+from tools.benchdocs import DOCS, FIGURES
 from tools.emulator import Emulator
 from tools.fleet import AMI, INSTANCE_TYPE, create_instance_profile, launch_instance
 from tools.tfcli import FAKE_ACCOUNT_ID, FAKE_REGION
@@ -80,6 +88,9 @@ if TYPE_CHECKING:
 ROOT: Final = Path(__file__).resolve().parent.parent
 ZIP: Final = ROOT / "lambda" / "dist" / "ec2_isolation.zip"
 DEFAULT_JSON: Final = ROOT / "build" / "bench.json"
+#: the last commit whose handler made every call up to the transition move one after the other (12 to 13
+#: round trips): what `make bench` measures as "before"
+BEFORE_REF: Final = "b6868988e11c3a07611df966d860f57910539df4"
 READ_ONLY_PREFIXES: Final = ("Describe", "Get", "List")
 TAG_KEY: Final = "SecurityIsolation"
 RECORD_TABLE: Final = "ec2-isolation-records"
@@ -181,6 +192,13 @@ class SimulatedNetwork:
         session.events.register("response-received", self._response_received)
         return session
 
+    def hook(self, client: Any) -> Any:
+        """Hook one client that exists already (a unit test's, on moto in-process): its attempts go
+        through this network, the latency before any other before-send handler (moto's answer)."""
+        client.meta.events.register_first("before-send", self._before_send)
+        client.meta.events.register("response-received", self._response_received)
+        return client
+
     @contextlib.contextmanager
     def invocation(self, label: str) -> Iterator[None]:
         """Attribute the attempts made inside the block (by this thread, and the threads it starts with a
@@ -243,6 +261,25 @@ def critical_path(attempts: list[Attempt]) -> int:
         before = [longest[j] for j in range(i) if ordered[j].end <= attempt.start]
         longest.append(1 + max(before, default=0))
     return max(longest, default=0)
+
+
+def is_eni_move(attempt: Attempt) -> bool:
+    """A ModifyNetworkInterfaceAttribute that puts an ENI on groups (not a connection-tracking change)."""
+    return attempt.operation == "ModifyNetworkInterfaceAttribute" and "SecurityGroupId.1" in attempt.params
+
+
+def first_eni_move(attempts: list[Attempt]) -> Attempt | None:
+    """The first attempt that moves an ENI (onto the transition group, or without one the cut)."""
+    moves = [a for a in attempts if is_eni_move(a)]
+    return min(moves, key=lambda a: a.start) if moves else None
+
+
+def round_trips_before_first_move(attempts: list[Attempt]) -> int | None:
+    """Sequential round trips that end before the first ENI move starts (the record's write among them)."""
+    first = first_eni_move(attempts)
+    if first is None:
+        return None
+    return critical_path([a for a in attempts if a.end <= first.start])
 
 
 # ---- the account -------------------------------------------------------------------------------------
@@ -371,6 +408,12 @@ def measure_one(
         and group
         and a.params.get("SecurityGroupId.1") == group
     ]
+    first = first_eni_move(attempts)
+    if action == "Isolate" and first is not None:
+        before = round_trips_before_first_move(attempts)
+        measured["round_trips_before_first_move"] = before
+        measured["first_move_ms"] = ms(first.start - started)
+        measured["first_move_ms_at_latency"] = round((before or 0) * network.latency * 1000, 1)
     if action == "Isolate" and cuts:
         cut_at = max(a.end for a in cuts)
         measured["enis"] = len(cuts)
@@ -378,7 +421,7 @@ def measure_one(
         measured["cut_with_wait_ms"] = ms(cut_at - started + wait)
         measured["first_eni_cut_ms"] = ms(min(a.end for a in cuts) - started)
         measured["round_trips_to_cut"] = critical_path([a for a in attempts if a.end <= cut_at])
-        measured.update(wait_phases(attempts, cut_at))
+        measured.update(wait_phases(attempts, cut_at, group))
     measured["timeline"] = [
         {
             "start_ms": ms(a.start - started),
@@ -397,30 +440,28 @@ def measure_one(
 MOVE_STEPS = frozenset({"move_interfaces", "move_interface"})
 
 
-def wait_phases(attempts: list[Attempt], cut_at: float) -> dict[str, int]:
-    """Round trips before the untrack wait starts (the transition move, verified), inside the wait (the
-    steps that run while it lasts), and after it up to the cut. With the wait of 15 s, the cut comes at
-    (before + after) round trips + 15 s: the steps inside the wait are off the critical path while they
-    take less than the wait."""
-    ordered = sorted(attempts, key=lambda a: a.start)
-    moves = [i for i, a in enumerate(ordered) if a.step in MOVE_STEPS]
-    if not moves:
+def wait_phases(attempts: list[Attempt], cut_at: float, isolation_group: str) -> dict[str, int]:
+    """Round trips before the untrack wait starts (up to the last ENI move onto the transition group),
+    inside the wait (the steps that run while it lasts), and after it up to the cut (its ENI read, the
+    moves). With the wait of 15 s, the cut comes at (before + after) round trips + 15 s: the steps inside
+    the wait are off the critical path while they take less than the wait."""
+    moves = [a for a in attempts if is_eni_move(a)]
+    transition = [a for a in moves if a.params.get("SecurityGroupId.1") != isolation_group]
+    cut = [a for a in moves if a.params.get("SecurityGroupId.1") == isolation_group]
+    if not transition or not cut:
         return {}
-    first_run_end = moves[0]
-    while first_run_end + 1 < len(ordered) and ordered[first_run_end + 1].step in MOVE_STEPS:
-        first_run_end += 1
-    wait_from = ordered[first_run_end].end
-    cut_run_start = moves[-1]
-    while cut_run_start - 1 > first_run_end and ordered[cut_run_start - 1].step in MOVE_STEPS:
-        cut_run_start -= 1
-    resumed = ordered[cut_run_start].start
+    wait_from = max(a.end for a in transition)
+    # the cut starts with its read of the ENIs: the last move_interfaces read that began before its moves
+    first_cut = min(a.start for a in cut)
+    reads = [a for a in attempts if a.step in MOVE_STEPS and not is_eni_move(a) and a.end <= first_cut]
+    resumed = max((a.start for a in reads if a.start >= wait_from), default=first_cut)
     return {
-        "round_trips_before_wait": critical_path([a for a in ordered if a.end <= wait_from]),
+        "round_trips_before_wait": critical_path([a for a in attempts if a.end <= wait_from]),
         "round_trips_in_wait": critical_path(
-            [a for a in ordered if wait_from <= a.start and a.end <= resumed]
+            [a for a in attempts if wait_from <= a.start and a.end <= resumed]
         ),
         "round_trips_after_wait_to_cut": critical_path(
-            [a for a in ordered if resumed <= a.start and a.end <= cut_at]
+            [a for a in attempts if resumed <= a.start and a.end <= cut_at]
         ),
     }
 
@@ -436,10 +477,10 @@ def single_instance_scenarios(
     clients = hooked_clients(emulator, network)
     app, db, mgmt = account.group_ids
 
-    def launch(enis: list[list[str]]) -> str:
+    def launch(enis: list[list[str]], subnet_id: str = account.subnet_id) -> str:
         instance_id = launch_instance(
             setup,
-            subnet_id=account.subnet_id,
+            subnet_id=subnet_id,
             enis=enis,
             name="web",
             profile_arn=account.app_profile_arn,
@@ -449,6 +490,18 @@ def single_instance_scenarios(
         return instance_id
 
     scenarios: dict[str, Any] = {}
+    # The execution environment's first invocation (its clients built, botocore's models loaded), in a
+    # VPC of its own: the Lambda cold start, apart from the first isolation in the measured VPC.
+    other_vpc = setup.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    other_subnet = setup.create_subnet(VpcId=other_vpc, CidrBlock="10.1.0.0/17")["Subnet"]["SubnetId"]
+    other_group = setup.create_security_group(GroupName="app", Description="app", VpcId=other_vpc)["GroupId"]
+    scenarios["isolate_1eni_cold_start"] = measure_one(
+        network,
+        clients=clients,
+        account=account,
+        instance_id=launch([[other_group]], other_subnet),
+        label="cold-start",
+    )
     # The first isolation in the VPC creates and seals the isolation and transition groups.
     scenarios["isolate_1eni_cold"] = measure_one(
         network, clients=clients, account=account, instance_id=launch([[app]]), label="cold"
@@ -490,6 +543,261 @@ def launch_fleet(ec2: EC2Client, account: Account, count: int) -> list[str]:
     return ids
 
 
+@dataclass
+class FailedAttempt:
+    """One failed invocation of the burst: which instance, which attempt (0: the first), and why."""
+
+    instance_id: str
+    attempt: int
+    step: str
+    error: str
+    message: str
+
+    @property
+    def cause(self) -> str:
+        return failure_cause(self.step, self.error, self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "attempt": self.attempt,
+            "step": self.step,
+            "error": self.error,
+            "message": self.message[:500],
+            "cause": self.cause,
+        }
+
+
+#: "An error occurred (Code) when calling the Operation operation": botocore's ClientError message
+_CLIENT_ERROR = re.compile(
+    r"An error occurred \((?P<code>[^)]+)\) when calling the (?P<operation>\w+) operation"
+)
+#: resource ids, ARNs and numbers: what differs between two failures of one cause
+_VARYING = re.compile(r"arn:[^\s'\"]+|\b[a-z]+-[0-9a-f]{8,17}\b|\d+(\.\d+)?")
+
+
+#: the title of an HTML error page (what moto's server answers when it fails internally)
+_TITLE = re.compile(r"<title>(?P<title>[^<]+)</title>")
+
+
+def failure_cause(step: str, error: str, message: str) -> str:
+    """What a failure is, without what varies between instances: the step, the error type and, for an
+    AWS error, its code and operation (``snapshots: ClientError RequestLimitExceeded (CreateSnapshots)``);
+    for an answer that is an HTML error page, its title."""
+    found = _CLIENT_ERROR.search(message)
+    if found:
+        return f"{step}: {error} {found['code']} ({found['operation']})"
+    first_line = _VARYING.sub("#", message.splitlines()[0] if message else "")[:120]
+    page = _TITLE.search(message)
+    return (
+        f"{step}: {error}"
+        + (f": {first_line}" if first_line else "")
+        + (f" [the answer: an HTML page, {page['title']}]" if page else "")
+    )
+
+
+#: a Python traceback in the emulator's log: its innermost frame and the exception it ends with
+_TRACEBACK = re.compile(
+    r"Traceback \(most recent call last\):\n"
+    r"(?P<frames>(?:[ \t]+.*\n)+)"
+    r"(?P<exception>[A-Za-z_][\w.]*(?::[^\n]*)?)"
+)
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line \d+, in (?P<function>\S+)')
+
+
+def emulator_errors(log: str) -> dict[str, int]:
+    """The exceptions moto's server raised (and answered HTTP 500 for), counted by exception and where
+    (the innermost moto frame), from its log."""
+    found: Counter[str] = Counter()
+    for traceback in _TRACEBACK.finditer(log):
+        frames = [f for f in _FRAME.finditer(traceback["frames"]) if "/moto/" in f["path"]]
+        where = ""
+        if frames:
+            path = frames[-1]["path"]
+            where = f" (in {path[path.rindex('/moto/') + 1 :]}: {frames[-1]['function']})"
+        found[_VARYING.sub("#", traceback["exception"].strip())[:160] + where] += 1
+    return dict(found.most_common())
+
+
+def failed_attempts(instance_id: str, attempt: int, error: BaseException) -> list[FailedAttempt]:
+    """Every failure of one failed invocation: one per failed step of the instance's result (an isolation
+    that ran), or the exception itself with the handler's function it came from (one that did not)."""
+    if isinstance(error, EventIsolationFailed):
+        instances = error.summary.get("instances") or [{}]
+        failures = instances[0].get("failures") or {}
+        if failures:
+            return [
+                FailedAttempt(instance_id, attempt, step, *_split_error(str(why)))
+                for step, why in failures.items()
+            ]
+        reason = str(instances[0].get("reason") or instances[0].get("error") or error)
+        return [FailedAttempt(instance_id, attempt, "-", *_split_error(reason))]
+    return [FailedAttempt(instance_id, attempt, _raised_in(error), type(error).__name__, str(error))]
+
+
+def _split_error(why: str) -> tuple[str, str]:
+    """``"ClientError: An error occurred ..."`` (a step's failure, `Outcome.run`) -> type, message."""
+    head, sep, rest = why.partition(": ")
+    if sep and re.fullmatch(r"[A-Z]\w*", head):
+        return head, rest
+    return "-", why
+
+
+def _raised_in(error: BaseException) -> str:
+    """The innermost function of the handler's package in the traceback (where it was raised)."""
+    where = "-"
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("ec2_isolation"):
+            where = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return where
+
+
+class RaisedIn(logging.Handler):
+    """Where the handler's errors outside any step were raised: the handler logs them with their
+    traceback ("isolate failed"), and its result names only the action. By instance id, the last one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.where: dict[str, str] = {}
+        self._lock_where = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.exc_info or record.exc_info[1] is None or not record.getMessage().endswith(" failed"):
+            return
+        instance_id = (getattr(record, "context", None) or {}).get("instance_id")
+        if instance_id:
+            with self._lock_where:
+                self.where[str(instance_id)] = _raised_in(record.exc_info[1])
+
+    def step(self, instance_id: str, step: str) -> str:
+        """``step``, with where it was raised when it is the whole action (an error outside the steps)."""
+        with self._lock_where:
+            where = self.where.get(instance_id)
+        return f"{step} (in {where})" if step in ("isolation", "release") and where else step
+
+
+def causes(failures: list[FailedAttempt]) -> dict[str, int]:
+    """Failures counted by cause, most frequent first."""
+    return dict(Counter(f.cause for f in failures).most_common())
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all cores so far (every process of the machine, not only the bench's)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    values = [int(v) for v in first[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class CpuSample:
+    """CPU used so far by the emulator, by this process (the handler's threads) and by the machine."""
+
+    wall: float
+    emulator: float | None
+    bench: float
+    machine: tuple[int, int] | None
+
+    @classmethod
+    def take(cls, emulator_pid: int | None) -> CpuSample:
+        return cls(time.perf_counter(), _cpu_seconds(emulator_pid), time.process_time(), _machine_jiffies())
+
+    def since(self, earlier: CpuSample) -> dict[str, Any]:
+        wall = self.wall - earlier.wall
+        used: dict[str, Any] = {
+            "emulator_cpu_cores": None
+            if self.emulator is None or earlier.emulator is None
+            else round((self.emulator - earlier.emulator) / wall, 2),
+            "bench_cpu_cores": round((self.bench - earlier.bench) / wall, 2),
+            "machine_busy_share": None,
+        }
+        if self.machine and earlier.machine and self.machine[1] > earlier.machine[1]:
+            busy = self.machine[0] - earlier.machine[0]
+            used["machine_busy_share"] = round(busy / (self.machine[1] - earlier.machine[1]), 2)
+        return used
+
+
+@dataclass
+class _Burst:
+    """The burst's Lambda: execution environments (clients), and what the invocations did."""
+
+    network: SimulatedNetwork
+    account: Account
+    environments: queue.Queue[AwsClients]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    peak: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    #: the last failure of each instance whose retries have not succeeded (yet)
+    unresolved: dict[str, str] = field(default_factory=dict)
+    #: every failed step of every failed invocation, kept when a retry then succeeds
+    failed: list[FailedAttempt] = field(default_factory=list)
+    first_attempt_failures: int = 0
+    durations: list[float] = field(default_factory=list)
+    raised_in: RaisedIn = field(default_factory=RaisedIn)
+
+    def invoke(self, instance_id: str) -> None:
+        """One event, and Lambda's asynchronous retries of it while it fails."""
+        event = event_for(instance_id)
+        for attempt in range(1 + ASYNC_RETRIES):
+            if self._attempt(instance_id, event, attempt):
+                return
+
+    def _attempt(self, instance_id: str, event: dict[str, Any], attempt: int) -> bool:
+        clients = self.environments.get()
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            with self.network.invocation(f"burst:{instance_id}"):
+                summary = handle(
+                    event,
+                    settings=self.account.settings,
+                    clients=clients,
+                    function=FUNCTION,
+                    sleep=time.sleep,
+                )
+        except Exception as exc:  # any failure is counted, and retried as Lambda does
+            error = exc
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.durations.append(time.perf_counter() - started)
+            self.environments.put(clients)
+        with self.lock:
+            if error is None:
+                self.statuses[summary["instances"][0]["status"]] += 1
+                self.unresolved.pop(instance_id, None)
+                return True
+            detail = str(error)
+            if isinstance(error, EventIsolationFailed):
+                detail = json.dumps(error.summary["instances"][0].get("failures"))[:300]
+            self.first_attempt_failures += attempt == 0
+            self.unresolved[instance_id] = f"{type(error).__name__}: {detail}"
+            for failure in failed_attempts(instance_id, attempt, error):
+                failure.step = self.raised_in.step(instance_id, failure.step)
+                self.failed.append(failure)
+        return False
+
+
 def burst(
     emulator: Emulator, network: SimulatedNetwork, account: Account, count: int, concurrency: int
 ) -> dict[str, Any]:
@@ -501,53 +809,26 @@ def burst(
     environments: queue.Queue[AwsClients] = queue.Queue()
     for _ in range(min(concurrency, count)):
         environments.put(hooked_clients(emulator, network))
-    lock = threading.Lock()
-    in_flight, peak = 0, 0
-    statuses: Counter[str] = Counter()
-    failures: dict[str, str] = {}
-    first_attempt_failures = 0
-    durations: list[float] = []
-
-    def invoke(instance_id: str) -> None:
-        nonlocal in_flight, peak, first_attempt_failures
-        event = event_for(instance_id)
-        for attempt in range(1 + ASYNC_RETRIES):
-            clients = environments.get()
-            with lock:
-                in_flight += 1
-                peak = max(peak, in_flight)
-            started = time.perf_counter()
-            error: Exception | None = None
-            try:
-                with network.invocation(f"burst:{instance_id}"):
-                    summary = handle(
-                        event, settings=account.settings, clients=clients, function=FUNCTION, sleep=time.sleep
-                    )
-            except Exception as exc:  # any failure is counted, and retried as Lambda does
-                error = exc
-            finally:
-                with lock:
-                    in_flight -= 1
-                    durations.append(time.perf_counter() - started)
-                environments.put(clients)
-            if error is None:
-                with lock:
-                    statuses[summary["instances"][0]["status"]] += 1
-                    failures.pop(instance_id, None)
-                return
-            detail = str(error)
-            if isinstance(error, EventIsolationFailed):
-                detail = json.dumps(error.summary["instances"][0].get("failures"))[:300]
-            with lock:
-                first_attempt_failures += attempt == 0
-                failures[instance_id] = f"{type(error).__name__}: {detail}"
-
+    run = _Burst(network, account, environments)
+    handler_log = logging.getLogger("ec2_isolation")
+    level = handler_log.level
+    handler_log.addHandler(run.raised_in)
+    handler_log.setLevel(min(level or logging.ERROR, logging.ERROR))
+    log_from = emulator.log_path.stat().st_size if emulator.log_path.exists() else 0
+    cpu_before = CpuSample.take(emulator.pid)
+    load_before = os.getloadavg()
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(invoke, instance_ids))
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(run.invoke, instance_ids))
+    finally:
+        handler_log.removeHandler(run.raised_in)
+        handler_log.setLevel(level)
     elapsed = time.perf_counter() - start
+    cpu = CpuSample.take(emulator.pid).since(cpu_before)
     attempts = [a for a in network.attempts if a.invocation.startswith("burst:")]
-    isolated = isolated_count(setup, account, set(instance_ids))
+    answered = [a for a in attempts if not a.throttled]
+    durations = run.durations
     return {
         "instances": count,
         "concurrency": concurrency,
@@ -555,15 +836,83 @@ def burst(
         "completion_s": round(elapsed, 1),
         "invocation_s_median": round(statistics.median(durations), 2) if durations else None,
         "invocation_s_max": round(max(durations), 2) if durations else None,
-        "peak_concurrency": peak,
-        "statuses": dict(statuses),
+        "peak_concurrency": run.peak,
+        "statuses": dict(run.statuses),
         "attempts": len(attempts),
         "throttled_attempts": sum(a.throttled for a in attempts),
         "throttled_by_operation": dict(Counter(a.operation for a in attempts if a.throttled)),
-        "failed_first_attempt": first_attempt_failures,
-        "failures": len(failures),
-        "failure_samples": dict(list(failures.items())[:5]),
-        "isolated_afterwards": isolated,
+        "error_answers_by_code": dict(Counter(a.error for a in answered if a.error).most_common()),
+        "emulator_ms_per_attempt": ms(statistics.fmean(a.end - a.start - network.latency for a in answered))
+        if answered
+        else None,
+        **_failure_figures(run.failed, run.first_attempt_failures, run.unresolved),
+        "emulator_errors": emulator_errors(_read_from(emulator.log_path, log_from)),
+        "isolated_afterwards": isolated_count(setup, account, set(instance_ids)),
+        "cpu": {**cpu, "load_average_before": [round(x, 2) for x in load_before]},
+    }
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _failure_figures(failed: list[FailedAttempt], first: int, unresolved: dict[str, str]) -> dict[str, Any]:
+    """The burst's failures: how many invocations failed their first attempt, the cause of every failed
+    step of those (kept also when Lambda's retry then succeeds), the retries' own, and what is left."""
+    first_attempt = [f for f in failed if f.attempt == 0]
+    return {
+        "failed_first_attempt": first,
+        "first_attempt_failure_causes": causes(first_attempt),
+        "first_attempt_failures": [f.as_dict() for f in first_attempt],
+        "retry_failure_causes": causes([f for f in failed if f.attempt > 0]),
+        "failures": len(unresolved),
+        "failure_samples": dict(list(unresolved.items())[:5]),
+    }
+
+
+def burst_bound(results: dict[str, Any]) -> dict[str, Any]:
+    """What bounds the burst on this machine, from what was measured: the least time EC2's (simulated)
+    buckets allow; the least time the workers allow (every invocation as fast as one alone); the least
+    time the emulator allows (moto answers in one Python process, so on one core at most: the CPU time it
+    spent per attempt, times the attempts); and how busy the machine's cores were (it is shared)."""
+    b = results["burst"]
+    alone = results["single"]["isolate_1eni"]
+    waves = -(-b["instances"] // b["concurrency"])
+    cpu = b["cpu"]
+    emulator_cores = cpu.get("emulator_cpu_cores")
+    emulator_cpu_ms = (
+        round(emulator_cores * b["completion_s"] * 1000 / b["attempts"], 1)
+        if emulator_cores and b["attempts"]
+        else None
+    )
+    bounds = {
+        "throttling_s": results["throttle_bound"].get(f"burst_{b['instances']}_s") or 0.0,
+        "workers_s": round(waves * alone["completion_with_wait_ms"] / 1000, 1),
+        "emulator_s": round(emulator_cpu_ms * b["attempts"] / 1000, 1) if emulator_cpu_ms else 0.0,
+    }
+    by = max(bounds, key=lambda k: bounds[k]).removesuffix("_s")
+    cores = (results.get("machine") or {}).get("cores") or os.cpu_count() or 1
+    ours = (emulator_cores or 0) + cpu["bench_cpu_cores"]
+    busy = cpu.get("machine_busy_share")
+    return {
+        "by": by,
+        # the cores were busy, and not with the bench: the machine's other processes took them
+        "shared": bool(busy is not None and busy >= 0.85 and ours < 0.6 * cores),
+        "completion_s": b["completion_s"],
+        **bounds,
+        "attempts_per_s": round(b["attempts"] / b["completion_s"], 1) if b["completion_s"] else None,
+        "emulator_cpu_ms_per_attempt": emulator_cpu_ms,
+        "throttled_share": round(b["throttled_attempts"] / b["attempts"], 3) if b["attempts"] else 0.0,
+        "emulator_ms_per_attempt": b.get("emulator_ms_per_attempt"),
+        "emulator_ms_per_attempt_alone": alone.get("emulator_ms"),
+        **{k: v for k, v in cpu.items() if k != "load_average_before"},
+        "cores": cores,
+        "load_average_before": cpu.get("load_average_before"),
     }
 
 
@@ -591,6 +940,17 @@ def isolated_count(ec2: EC2Client, account: Account, instance_ids: set[str]) -> 
 # ---- package and import ------------------------------------------------------------------------------
 
 
+def _fresh_package() -> bytes:
+    """The Lambda zip lambda/build.py builds from the sources now (in memory: lambda/dist is untouched)."""
+    spec = importlib.util.spec_from_file_location("ec2_isolation_build", ROOT / "lambda" / "build.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("lambda/build.py cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh: bytes = module.build()
+    return fresh
+
+
 def package_numbers(runs_wanted: int = 3) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lambda"), "PYTHONDONTWRITEBYTECODE": "1"}
     runs: list[dict[str, int]] = []
@@ -610,8 +970,12 @@ def package_numbers(runs_wanted: int = 3) -> dict[str, Any]:
         runs.append(cumulative)
     handler_us = statistics.median(r.get("ec2_isolation.handler", 0) for r in runs)
     boto_us = statistics.median(r.get("boto3", 0) for r in runs)
+    fresh = _fresh_package()
     return {
-        "zip_bytes": ZIP.stat().st_size if ZIP.exists() else None,
+        # the package of the sources the bench ran (lambda/build.py is reproducible), and the committed one
+        "zip_bytes": len(fresh),
+        "zip_committed_bytes": ZIP.stat().st_size if ZIP.exists() else None,
+        "zip_committed_is_current": ZIP.exists() and ZIP.read_bytes() == fresh,
         "handler_import_ms": round(handler_us / 1000, 1),
         "boto3_import_ms": round(boto_us / 1000, 1),
         "iam_actions": len(required_actions()),
@@ -622,6 +986,9 @@ def package_numbers(runs_wanted: int = 3) -> dict[str, Any]:
 
 
 ROWS: Final = (
+    ("round_trips_before_first_move", "sequential round trips before the first ENI move"),
+    ("first_move_ms_at_latency", "  that, in ms at the injected latency"),
+    ("first_move_ms", "  time to the first ENI move, measured (ms)"),
     ("cut_ms", "time to network cut, no wait (ms)"),
     ("cut_with_wait_ms", "time to network cut, with untrack wait (ms)"),
     ("completion_ms", "time to completion, no wait (ms)"),
@@ -639,50 +1006,119 @@ ROWS: Final = (
 )
 
 
+def _table(scenarios: dict[str, dict[str, Any]], width: int) -> list[str]:
+    names = list(scenarios)
+    lines = ["".ljust(width) + "".join(n.rjust(18) for n in names)]
+    for key, label in ROWS:
+        cells = [scenarios[n].get(key) for n in names]
+        lines.append(label.ljust(width) + "".join(("-" if c is None else f"{c:g}").rjust(18) for c in cells))
+    return lines
+
+
+def _before_after(results: dict[str, Any]) -> list[str]:
+    before = results.get("before") or {}
+    if "single" not in before:
+        return ["", f"before: not measured ({before.get('error', 'no --before-ref')})"]
+    lines = [
+        "",
+        f"round trips before the first ENI move (ms at {results['latency_ms']:g} ms a call), before "
+        f"({before['commit'][:7]}) -> after:",
+    ]
+    for name, after in results["single"].items():
+        old = before["single"].get(name, {})
+        if after.get("round_trips_before_first_move") is None:
+            continue
+        lines.append(
+            f"  {name:<22} {old.get('round_trips_before_first_move', '-')} "
+            f"({old.get('first_move_ms_at_latency', '-')} ms) -> {after['round_trips_before_first_move']} "
+            f"({after['first_move_ms_at_latency']} ms); measured {old.get('first_move_ms', '-')} ms -> "
+            f"{after['first_move_ms']} ms"
+        )
+    return lines
+
+
+def _burst_lines(b: dict[str, Any], bound: dict[str, Any] | None) -> list[str]:
+    lines = [
+        "",
+        f"burst: {b['instances']} instances, concurrency {b['concurrency']} "
+        f"(setup {b['setup_s']} s, not counted)",
+        f"  completion {b['completion_s']} s; invocation median {b['invocation_s_median']} s, "
+        f"max {b['invocation_s_max']} s; peak concurrency {b['peak_concurrency']}",
+        f"  attempts {b['attempts']}, throttled {b['throttled_attempts']} {b['throttled_by_operation']}; "
+        f"error answers {b['error_answers_by_code']}",
+        f"  failed on first attempt {b['failed_first_attempt']}, failures after Lambda's retries "
+        f"{b['failures']}; isolated afterwards {b['isolated_afterwards']} / {b['instances']}; "
+        f"statuses {b['statuses']}",
+    ]
+    if b.get("emulator_errors"):
+        lines.append("  the emulator's own errors (it answered HTTP 500):")
+        lines += [f"    {count:>4}  {error}" for error, count in b["emulator_errors"].items()]
+    if b["first_attempt_failure_causes"]:
+        lines.append("  first-attempt failures by cause (each failed step of each failed invocation):")
+        lines += [f"    {count:>4}  {cause}" for cause, count in b["first_attempt_failure_causes"].items()]
+        lines.append("  every first-attempt failure:")
+        lines += [
+            f"    {f['instance_id']}  {f['step']}  {f['error']}: {f['message'][:160]}"
+            for f in b["first_attempt_failures"]
+        ]
+    if b["retry_failure_causes"]:
+        lines.append("  failures of Lambda's retries by cause:")
+        lines += [f"    {count:>4}  {cause}" for cause, count in b["retry_failure_causes"].items()]
+    if bound:
+        lines.append(
+            f"  bound by: {bound['by']}{' (machine shared)' if bound['shared'] else ''} (least time: "
+            f"throttling {bound['throttling_s']} s, workers {bound['workers_s']} s, emulator on one core "
+            f"{bound['emulator_s']} s; machine busy {bound['machine_busy_share']}, moto "
+            f"{bound['emulator_cpu_cores']} cores, bench {bound['bench_cpu_cores']} cores; emulator "
+            f"{bound['emulator_ms_per_attempt']} ms per attempt vs {bound['emulator_ms_per_attempt_alone']} "
+            f"alone; load average before {bound['load_average_before']})"
+        )
+    return lines
+
+
 def report(results: dict[str, Any]) -> str:
     scenarios: dict[str, dict[str, Any]] = results["single"]
-    names = list(scenarios)
     width = max(len(label) for _, label in ROWS) + 2
     lines = [
         f"EC2 isolation bench ({results['label']}): latency {results['latency_ms']:g} ms, EC2 mutating "
         f"bucket {results['bucket_size']:g} / {results['refill_rate']:g} per s per action, untrack wait "
         f"{results['untrack_wait_seconds']} s",
         "",
-        "".ljust(width) + "".join(n.rjust(18) for n in names),
+        *_table(scenarios, width),
     ]
-    for key, label in ROWS:
-        cells = [scenarios[n].get(key) for n in names]
-        lines.append(label.ljust(width) + "".join(("-" if c is None else f"{c:g}").rjust(18) for c in cells))
-    b = results.get("burst")
-    if b:
+    before = results.get("before") or {}
+    if "single" in before:
+        lines += ["", f"before ({before['commit'][:7]}):", *_table(before["single"], width)]
+    lines += _before_after(results)
+    if results.get("burst"):
+        lines += _burst_lines(results["burst"], results.get("burst_bound"))
+    bound = results.get("throttle_bound")
+    if bound:
         lines += [
             "",
-            f"burst: {b['instances']} instances, concurrency {b['concurrency']} "
-            f"(setup {b['setup_s']} s, not counted)",
-            f"  completion {b['completion_s']} s; invocation median {b['invocation_s_median']} s, "
-            f"max {b['invocation_s_max']} s; peak concurrency {b['peak_concurrency']}",
-            f"  attempts {b['attempts']}, throttled {b['throttled_attempts']} {b['throttled_by_operation']}",
-            f"  failed on first attempt {b['failed_first_attempt']}, failures after Lambda's retries "
-            f"{b['failures']}; isolated afterwards {b['isolated_afterwards']} / {b['instances']}; "
-            f"statuses {b['statuses']}",
+            "least time EC2's buckets allow (busiest action, 1-ENI isolations): "
+            + ", ".join(
+                f"{k.removeprefix('burst_').removesuffix('_s')} instances >= {v} s"
+                for k, v in bound.items()
+                if k.startswith("burst_")
+            ),
         ]
-    bound = results["throttle_bound"]
-    lines += [
-        "",
-        "least time EC2's buckets allow (busiest action, 1-ENI isolations): "
-        + ", ".join(
-            f"{k.removeprefix('burst_').removesuffix('_s')} instances >= {v} s"
-            for k, v in bound.items()
-            if k.startswith("burst_")
-        ),
-    ]
-    p = results["package"]
-    lines += [
-        "",
-        f"zip {p['zip_bytes']} bytes; handler import {p['handler_import_ms']} ms "
-        f"(boto3 {p['boto3_import_ms']} ms of it); {p['iam_actions']} IAM actions",
-        f"bench took {results['bench_s']} s",
-    ]
+    p = results.get("package")
+    if p:
+        lines += [
+            "",
+            f"zip {p['zip_bytes']} bytes built from these sources (committed zip {p['zip_committed_bytes']} "
+            f"bytes, {'current' if p['zip_committed_is_current'] else 'stale'}); "
+            f"handler import {p['handler_import_ms']} ms "
+            f"(boto3 {p['boto3_import_ms']} ms of it); {p['iam_actions']} IAM actions",
+        ]
+    m = results.get("machine")
+    if m:
+        lines.append(
+            f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['platform']}, Python "
+            f"{m['python']}, moto {m['moto']}, boto3 {m['boto3']}, botocore {m['botocore']}"
+        )
+    lines.append(f"bench took {results['bench_s']} s")
     return "\n".join(lines)
 
 
@@ -696,7 +1132,98 @@ def phase(phases: dict[str, float], name: str) -> Iterator[None]:
         phases[name] = round(time.perf_counter() - began, 1)
 
 
-def main(argv: list[str] | None = None) -> int:
+# ---- the machine, the old handler, the committed figures ----------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    memory_kib = cpu = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        meminfo = Path("/proc/meminfo").read_text()
+        memory_kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo)[1])  # type: ignore[index]
+    with contextlib.suppress(OSError, TypeError):
+        cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())[1].strip()  # type: ignore[index]
+    return {
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": cpu or platform.processor() or "-",
+        "memory_gib": round(memory_kib / 1024**2, 1) if memory_kib else None,
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "moto": version("moto"),
+        "boto3": version("boto3"),
+        "botocore": version("botocore"),
+    }
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, check=False)  # noqa: S603, S607
+
+
+def measure_before(ref: str, args: argparse.Namespace, wait: int) -> dict[str, Any]:
+    """The single-instance scenarios of the handler of commit ``ref`` (its lambda/ec2_isolation, taken with
+    ``git archive``), run by this bench in a subprocess on an emulator of its own. Never fails the run:
+    what went wrong is the result."""
+    resolved = _git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    if resolved.returncode:
+        return {"ref": ref, "error": f"git rev-parse: {resolved.stderr.decode().strip()}"}
+    commit = resolved.stdout.decode().strip()
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        archive = _git("archive", "--format=tar", commit, "lambda/ec2_isolation")
+        if archive.returncode:
+            return {"ref": ref, "commit": commit, "error": f"git archive: {archive.stderr.decode().strip()}"}
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        out = Path(tmp) / "before.json"
+        command = [
+            sys.executable,
+            "-m",
+            "tools.bench",
+            "--single-only",
+            *(["--quick"] if args.quick else []),
+            "--label",
+            f"before {commit[:7]}",
+            "--latency-ms",
+            str(args.latency_ms),
+            "--bucket-size",
+            str(args.bucket_size),
+            "--refill-rate",
+            str(args.refill_rate),
+            "--untrack-wait",
+            str(wait),
+            "--json-out",
+            str(out),
+        ]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tmp) / "lambda"), str(ROOT)])}
+        done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+            command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800
+        )
+        if done.returncode:
+            return {"ref": ref, "commit": commit, "error": done.stderr[-1000:]}
+        measured = json.loads(out.read_text(encoding="utf-8"))
+    return {"ref": ref, "commit": commit, "handler": measured.get("handler"), "single": measured["single"]}
+
+
+def figures(results: dict[str, Any]) -> dict[str, Any]:
+    """What the docs are generated from (docs/bench.json): the results without the call timelines."""
+
+    def without_timelines(scenarios: dict[str, Any]) -> dict[str, Any]:
+        return {name: {k: v for k, v in s.items() if k != "timeline"} for name, s in scenarios.items()}
+
+    kept = {k: v for k, v in results.items() if k not in ("single", "before")}
+    # where the handlers were imported from, without this machine's paths
+    kept["handler"] = "lambda/ec2_isolation"
+    kept["single"] = without_timelines(results["single"])
+    before = results.get("before")
+    if before:
+        kept["before"] = {
+            **before,
+            **({"handler": f"lambda/ec2_isolation of {before['commit'][:7]}"} if "handler" in before else {}),
+            **({"single": without_timelines(before["single"])} if "single" in before else {}),
+        }
+    return kept
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: a burst of 10, a 1 s untrack wait")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="injected per-attempt latency (50)")
@@ -705,13 +1232,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=None, help="instances in the burst (1000; quick: 10)")
     parser.add_argument("--concurrency", type=int, default=50, help="workers = reserved concurrency (50)")
     parser.add_argument("--untrack-wait", type=int, default=None, help="untrack wait seconds (15; quick: 1)")
-    parser.add_argument("--label", default="before", help="name of this run in the JSON and table")
+    parser.add_argument("--label", default="after", help="name of this run in the JSON and table (after)")
     parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help=f"(default {DEFAULT_JSON})")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--before-ref",
+        default=BEFORE_REF,
+        help=f"measure the handler of this commit too, as 'before' ('' for none; default {BEFORE_REF[:7]})",
+    )
+    parser.add_argument(
+        "--figures-out",
+        type=Path,
+        default=None,
+        help=f"write the figures there and regenerate --docs from them (default for a run that is neither "
+        f"--quick nor --single-only: {FIGURES.relative_to(ROOT)})",
+    )
+    parser.add_argument("--no-figures", action="store_true", help="write no figures, leave the docs alone")
+    parser.add_argument("--docs", type=Path, default=DOCS, help=f"(default {DOCS.relative_to(ROOT)})")
+    parser.add_argument("--single-only", action="store_true", help="only the single-instance scenarios")
+    return parser.parse_args(argv)
+
+
+def figures_target(args: argparse.Namespace) -> Path | None:
+    """Where this run writes the figures the docs are generated from (None: nowhere)."""
+    if args.no_figures:
+        return None
+    if args.figures_out is not None:
+        return Path(args.figures_out)
+    return None if args.quick or args.single_only else FIGURES
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     # The handler's JSON log lines (thousands in a burst) are not the bench's output.
     logging.getLogger("ec2_isolation").addHandler(logging.NullHandler())
     logging.getLogger("ec2_isolation").propagate = False
-    count = args.burst if args.burst is not None else (10 if args.quick else 1000)
+    count = 0 if args.single_only else args.burst if args.burst is not None else (10 if args.quick else 1000)
     wait = args.untrack_wait if args.untrack_wait is not None else (1 if args.quick else 15)
     began = time.perf_counter()
     network = SimulatedNetwork(args.latency_ms / 1000, args.bucket_size, args.refill_rate)
@@ -722,33 +1277,50 @@ def main(argv: list[str] | None = None) -> int:
         "bucket_size": args.bucket_size,
         "refill_rate": args.refill_rate,
         "untrack_wait_seconds": wait,
+        "handler": str(Path(sys.modules[handle.__module__].__file__ or "").parent),
+        "machine": machine(),
     }
     phases: dict[str, float] = {}
+    if args.before_ref and not args.single_only:
+        with phase(phases, "before"):
+            results["before"] = measure_before(args.before_ref, args, wait)
     with phase(phases, "emulator"), Emulator() as emulator:
         with phase(phases, "account"):
             account = prepare_account(emulator.session(), {"untrack_wait_seconds": wait})
         with phase(phases, "single"):
             results["single"] = single_instance_scenarios(emulator, network, account)
-        per_action = {
-            op.split(":", 1)[1]: n
-            for op, n in results["single"]["isolate_1eni"]["calls_by_operation"].items()
-            if op.startswith("ec2:") and is_mutating(op.split(":", 1)[1])
-        }
-        results["throttle_bound"] = {
-            "ec2_mutating_calls_per_isolation_by_action": per_action,
-            "burst_1000_s": throttle_bound_s(per_action, 1000, args.bucket_size, args.refill_rate),
-            f"burst_{count}_s": throttle_bound_s(per_action, count, args.bucket_size, args.refill_rate),
-        }
-        with phase(phases, "burst"):
-            results["burst"] = burst(emulator, network, account, count, args.concurrency) if count else None
-    with phase(phases, "package"):
-        results["package"] = package_numbers(1 if args.quick else 3)
+        if not args.single_only:
+            per_action = {
+                op.split(":", 1)[1]: n
+                for op, n in results["single"]["isolate_1eni"]["calls_by_operation"].items()
+                if op.startswith("ec2:") and is_mutating(op.split(":", 1)[1])
+            }
+            results["throttle_bound"] = {
+                "ec2_mutating_calls_per_isolation_by_action": per_action,
+                "burst_1000_s": throttle_bound_s(per_action, 1000, args.bucket_size, args.refill_rate),
+                f"burst_{count}_s": throttle_bound_s(per_action, count, args.bucket_size, args.refill_rate),
+            }
+            with phase(phases, "burst"):
+                results["burst"] = (
+                    burst(emulator, network, account, count, args.concurrency) if count else None
+                )
+            if results["burst"]:
+                results["burst_bound"] = burst_bound(results)
+    if not args.single_only:
+        with phase(phases, "package"):
+            results["package"] = package_numbers(1 if args.quick else 3)
     results["phases_s"] = phases
     results["bench_s"] = round(time.perf_counter() - began, 1)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report(results))
     print(f"JSON: {args.json_out}")
+    target = figures_target(args)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(figures(results), indent=2) + "\n", encoding="utf-8")
+        changed = benchdocs.write(target, args.docs)
+        print(f"figures: {target}; {args.docs} {'regenerated' if changed else 'unchanged'}")
     return 0
 
 

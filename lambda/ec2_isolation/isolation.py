@@ -1,24 +1,39 @@
-"""Isolation of one instance: the containment steps in order, with an honest account of each.
+"""Isolation of one instance: the containment steps, ordered so that the ENIs are on the transition group
+as early as the record allows, with an honest account of each.
 
-Order, and why:
+Order, and why (what one line lists runs at the same time: independent calls cost one round trip, not
+one each):
 
-1. Auto Scaling: out of the group first, so that the group cannot terminate the instance (and its
-   evidence) once the network cut makes it fail its health checks.
-2. Termination protection, shutdown behaviour "stop", volumes kept on termination: before anything
-   else can end the instance.
-3. The isolation group (sealed) and, when connection tracking is handled, the transition group.
-4. Every ENI onto the transition group (all traffic: tracked flows become untracked), connection
-   tracking timeouts lowered. The wait before the cut is not idle: steps 5 to 8 run inside it.
-5. Instance profile swap (the original profile is remembered in a tag first).
-6. Credential revocation on the original role.
-7. Target group deregistration, Elastic IP disassociation (optional).
-8. Evidence snapshots (one multi-volume call; completion is not awaited).
-9. The rest of the wait, then every ENI onto the isolation group: the network cut. An ENI that
-   cannot be cut is put back on its original groups, never left on the all-traffic group.
-10. Status tags, only when every step succeeded.
+0. Describe the instance.
+1. The reads before the record, at once: the ENIs, the instance profile, termination protection and
+   shutdown behaviour, the Auto Scaling membership, the target registrations (the target groups, then
+   their registrations at once), the Elastic IPs, and the module's two groups of the VPC (one call).
+2. The record (the prior state, and the lock): before the first change.
+3. At once:
+   - Auto Scaling: out of the group, so that it cannot terminate the instance (and its evidence) once the
+     cut makes it fail its health checks. Beside the transition move, not before it: the all-traffic
+     transition group fails no health check, and a group replaces an instance only after minutes of
+     failed checks.
+   - Termination protection, shutdown behaviour "stop", volumes kept on termination.
+   - The network: the isolation group and, when connection tracking is handled, the transition group
+     (found in 1; missing ones created at the same time, a new isolation group sealed and read back);
+     then every ENI onto the transition group (all traffic: tracked flows become untracked; with the
+     groups in place, the round trip right after the record), beside the seal of an existing isolation
+     group; connection-tracking timeouts lowered. The wait before the cut starts. Without a transition
+     (``untrack_connections`` off, a stopped instance, a transition group that failed) there is nothing
+     to wait for: the cut comes here, at once.
+4. Inside the wait, at once: the instance profile swap (the original profile remembered in a tag first),
+   then the credential revocation on the original role; target group deregistration; Elastic IP
+   disassociation (optional); evidence snapshots (one multi-volume call; completion is not awaited).
+5. The rest of the wait, then every ENI onto the isolation group: the network cut. Nothing is cut onto
+   an isolation group that is not sealed; an ENI that cannot be cut is put back on its original groups,
+   never left on the all-traffic group.
+6. Status tags, only when every step succeeded.
 
-When a step fails the others still run; then ``InstanceIsolationFailed`` is raised with the result, so
-the invocation fails (and is retried) and says exactly which steps succeeded.
+The steps that run at the same time each keep their own account, merged in the order above when they
+are done: the result and the audit trail list the steps and changes in the same order whatever finished
+first. When a step fails the others still run; then ``InstanceIsolationFailed`` is raised with the
+result, so the invocation fails (and is retried) and says exactly which steps succeeded.
 
 In a dry run the same steps run with ``dry_run``: they read what they read for real, ask EC2 (``DryRun``)
 whether each change would be allowed where EC2 can, and change nothing; the result's ``plan`` lists the
@@ -29,8 +44,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ec2_isolation.concurrent import in_parallel
@@ -40,18 +57,27 @@ from ec2_isolation.events import TAG_TRIGGER
 from ec2_isolation.log import log
 from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
-from ec2_isolation.steps.evidence import protect_instance, protection_state, snapshot_volumes
+from ec2_isolation.steps.evidence import (
+    PROTECTION_ATTRIBUTES,
+    instance_attribute,
+    protect_instance,
+    snapshot_volumes,
+)
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
 from ec2_isolation.steps.network import (
     InterfaceOutcome,
+    IsolationGroup,
     ensure_isolation_group,
     ensure_transition_group,
+    find_groups,
     lower_connection_tracking_timeouts,
     move_interfaces,
+    read_interfaces,
     restore_interface,
+    seal_isolation_group,
 )
-from ec2_isolation.steps.profile import ProfileOutcome, swap_instance_profile
-from ec2_isolation.steps.record import begin_isolation, capture_prior_state, finish_isolation, record_dry_run
+from ec2_isolation.steps.profile import ProfileOutcome, instance_profile_arn, swap_instance_profile
+from ec2_isolation.steps.record import begin_isolation, finish_isolation, prior_state, record_dry_run
 from ec2_isolation.steps.services import (
     auto_scaling_membership,
     deregister_targets,
@@ -71,6 +97,9 @@ T = TypeVar("T")
 
 #: states in which the instance has no network connection that could survive the cut
 NO_CONNECTION_STATES = frozenset({"stopping", "stopped"})
+
+#: the account a step that runs beside others writes to (see `_Isolation.record`)
+_BRANCH: ContextVar[Outcome | None] = ContextVar("ec2_isolation_branch", default=None)
 
 
 def isolate_instance(
@@ -110,22 +139,7 @@ def isolate_instance(
         log(logging.WARNING, "isolation request superseded by a release request", reason=reason)
         return {**Outcome(instance_id, state).result("skipped"), "reason": reason}
     started = now()
-    # Before the first change: the prior state, in the record that is also the lock; and (read just now)
-    # what the steps act on. The reads are independent: they are made at the same time.
-    reads: dict[str, Callable[[], Any]] = {"prior": lambda: capture_prior_state(clients.ec2, instance)}
-    if settings.protect_from_termination:
-        reads["protection"] = lambda: protection_state(clients.ec2, instance_id)
-    if settings.auto_scaling_action != "none":
-        reads["auto_scaling"] = lambda: auto_scaling_membership(clients.autoscaling, instance_id)
-    if settings.deregister_targets:
-        reads["target_groups"] = lambda: find_target_registrations(clients.elbv2, instance)
-    if settings.disassociate_elastic_ips:
-        reads["elastic_ips"] = lambda: elastic_ip_associations(clients.ec2, instance_id)
-    clients.prepare("ec2", "autoscaling", "elbv2")  # clients are built once, before the threads share them
-    current = in_parallel(reads)
-    prior: dict[str, Any] = current.pop("prior")
-    prior.update(current.get("protection", {}))
-    prior.update({name: value for name, value in current.items() if name != "protection"})
+    prior, current = _read_before_the_record(clients, settings, instance, vpc_id)
     isolation_args: dict[str, Any] = {
         "instance": instance,
         "vpc_id": vpc_id,
@@ -171,6 +185,54 @@ def isolate_instance(
         clients, settings, instance_id=key, event_id=event_id, result=result, now=now, trigger=trigger
     )
     return result
+
+
+def _read_before_the_record(
+    clients: AwsClients, settings: Settings, instance: InstanceTypeDef, vpc_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Before the first change: the prior state, for the record that is also the lock; and (read just now)
+    what the steps act on. The reads are independent: they are made at the same time (one round trip,
+    two with target groups in the VPC)."""
+    ec2, instance_id = clients.ec2, instance["InstanceId"]
+    group_names = [settings.isolation_security_group_name]
+    if settings.untrack_connections:
+        group_names.append(settings.transition_security_group_name)
+    reads: dict[str, Callable[[], Any]] = {
+        "interfaces": partial(read_interfaces, ec2, instance_id),
+        "instance_profile_arn": partial(instance_profile_arn, ec2, instance_id),
+        "groups": partial(find_groups, ec2, vpc_id, group_names),
+    }
+    if settings.protect_from_termination:
+        for _, _, recorded_as in PROTECTION_ATTRIBUTES:
+            reads[recorded_as] = partial(instance_attribute, ec2, instance_id, recorded_as)
+    if settings.auto_scaling_action != "none":
+        reads["auto_scaling"] = lambda: auto_scaling_membership(clients.autoscaling, instance_id)
+    if settings.deregister_targets:
+        reads["target_groups"] = lambda: find_target_registrations(clients.elbv2, instance)
+    if settings.disassociate_elastic_ips:
+        reads["elastic_ips"] = lambda: elastic_ip_associations(ec2, instance_id)
+    # clients are built once, before the threads share them (building is not thread-safe, calling is)
+    clients.prepare(*_services(settings))
+    current = in_parallel(reads)
+    prior = prior_state(instance, current["interfaces"], current.pop("instance_profile_arn"))
+    protection = {key: current.pop(key) for _, _, key in PROTECTION_ATTRIBUTES if key in current}
+    prior.update(protection)
+    prior.update({name: value for name, value in current.items() if name not in ("interfaces", "groups")})
+    if settings.protect_from_termination:
+        current["protection"] = protection
+    return prior, current
+
+
+def _services(settings: Settings) -> list[str]:
+    """The clients the steps that run at the same time use."""
+    services = ["ec2"]
+    if settings.auto_scaling_action != "none":
+        services.append("autoscaling")
+    if settings.deregister_targets:
+        services.append("elbv2")
+    if settings.revoke_credentials:
+        services.append("iam")
+    return services
 
 
 def _dry_run(
@@ -264,60 +326,94 @@ class _Isolation:
         self.isolated_at = started
         #: the recorded prior state (of the first isolation, when this is a retry or a repeat)
         self.prior = prior
-        #: Auto Scaling membership, target registrations and Elastic IPs, as read when this invocation began
+        #: what was read when this invocation began, before the record: the ENIs, the module's groups
+        #: of the VPC, protection, Auto Scaling membership, target registrations and Elastic IPs
         self.current = current
         self.tags = instance_tags(instance)
-        self.record = Outcome(self.instance_id, instance.get("State", {}).get("Name", "unknown"))
-        self.record.data["vpc_id"] = vpc_id
-        self.record.data["action"] = "isolate"
+        self.state: str = instance.get("State", {}).get("Name", "unknown")
+        self._outcome = Outcome(self.instance_id, self.state)
+        self._outcome.data["vpc_id"] = vpc_id
+        self._outcome.data["action"] = "isolate"
+        self.isolation_group: IsolationGroup | None = None
+        #: None when there is no isolation group, or it is not sealed: nothing is cut onto it
         self.isolation_group_id: str | None = None
+        self.transition_group_id: str | None = None
+        #: when the ENIs went onto the transition group (the wait before the cut runs from then)
+        self.untracking_since: float | None = None
+        self.cut_done = False
         #: groups each ENI had before it was moved to the transition group
         self.original_groups: dict[str, list[str]] = {}
         #: the wait between bounded retries (eventual consistency) and before the cut; tests pass their own
         self.sleep: Callable[[float], None] = time.sleep
 
-    def run(self, sleep: Callable[[float], None], monotonic: Callable[[], float]) -> dict[str, Any]:
-        settings, record = self.settings, self.record
-        self.sleep = sleep
-        if settings.auto_scaling_action != "none":
-            self._auto_scaling()
-        if settings.protect_from_termination:
-            record.changes += (
-                record.run(
-                    "termination_protection",
-                    lambda: protect_instance(
-                        self.ec2, self.instance, known=self.current.get("protection"), dry_run=self.dry_run
-                    ),
-                )
-                or []
+    @property
+    def record(self) -> Outcome:
+        """The account the running step writes to: the isolation's own, or, in a step that runs beside
+        others (`_together`), that branch's, merged into its parent's when they are all done."""
+        branch = _BRANCH.get()
+        return self._outcome if branch is None else branch
+
+    def _together(self, branches: Sequence[Callable[[], None]]) -> None:
+        """Run ``branches`` at the same time, each writing its own account; then merge the accounts in
+        the order of ``branches``, so that the steps and changes read in the documented order, whatever
+        finished first. Every branch is waited for; an error raised by one (the steps record theirs
+        instead) is raised after the merge."""
+        parent = self.record
+        parts = [Outcome(self.instance_id, self.state) for _ in branches]
+
+        def within(part: Outcome, branch: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                token = _BRANCH.set(part)
+                try:
+                    branch()
+                finally:
+                    _BRANCH.reset(token)
+
+            return run
+
+        try:
+            in_parallel(
+                {
+                    i: within(part, branch)
+                    for i, (part, branch) in enumerate(zip(parts, branches, strict=True))
+                }
             )
-        self._isolation_group()
-        untracking_since = None
-        if self.isolation_group_id is not None and settings.untrack_connections:
-            if self.record.data["state"] in NO_CONNECTION_STATES:
-                # A stopped instance has no connection to untrack: no open window, no wait.
-                record.steps["untrack_connections"] = "not applicable"
-            else:
-                untracking_since = self._untrack(monotonic)
-        profile = self._swap_profile()
-        if settings.revoke_credentials:
-            self._revoke(profile)
+        finally:
+            for part in parts:
+                _merge(parent, part)
+
+    def run(self, sleep: Callable[[float], None], monotonic: Callable[[], float]) -> dict[str, Any]:
+        settings = self.settings
+        self.sleep = sleep
+        # Right after the record: the network (up to the transition move), beside the Auto Scaling and
+        # termination-protection changes.
+        first: list[Callable[[], None]] = []
+        if settings.auto_scaling_action != "none":
+            first.append(self._auto_scaling)
+        if settings.protect_from_termination:
+            first.append(self._protect)
+        first.append(partial(self._network, monotonic))
+        self._together(first)
+        # Inside the wait: the rest, at once.
+        inside: list[Callable[[], None]] = [self._instance_profile]
         if settings.deregister_targets:
-            self._deregister_targets()
+            inside.append(self._deregister_targets)
         if settings.disassociate_elastic_ips:
-            self._disassociate_elastic_ips()
+            inside.append(self._disassociate_elastic_ips)
         if settings.snapshot_volumes:
-            self._snapshots()
-        if untracking_since is not None:
-            remaining = settings.untrack_wait_seconds - (monotonic() - untracking_since)
-            if remaining > 0:
-                log(
-                    logging.INFO,
-                    "waiting for tracked connections to turn untracked",
-                    seconds=round(remaining, 1),
-                )
-                sleep(remaining)
-        self._cut()
+            inside.append(self._snapshots)
+        self._together(inside)
+        if not self.cut_done:
+            if self.untracking_since is not None:
+                remaining = settings.untrack_wait_seconds - (monotonic() - self.untracking_since)
+                if remaining > 0:
+                    log(
+                        logging.INFO,
+                        "waiting for tracked connections to turn untracked",
+                        seconds=round(remaining, 1),
+                    )
+                    sleep(remaining)
+            self._cut()
         return self._finish()
 
     def _auto_scaling(self) -> None:
@@ -337,72 +433,156 @@ class _Isolation:
             if scaling["changed"]:
                 self.record.changes.append(f"{scaling['action']} from Auto Scaling group {scaling['group']}")
 
-    def _isolation_group(self) -> None:
+    def _protect(self) -> None:
+        record = self.record
+        record.changes += (
+            record.run(
+                "termination_protection",
+                lambda: protect_instance(
+                    self.ec2, self.instance, known=self.current.get("protection"), dry_run=self.dry_run
+                ),
+            )
+            or []
+        )
+
+    def _network(self, monotonic: Callable[[], float]) -> None:
+        """The groups (together), then the transition move beside the seal of an existing isolation group;
+        without a transition, or when the isolation group cannot be used, the cut at once."""
+        settings = self.settings
+        window = settings.untrack_connections and self.state not in NO_CONNECTION_STATES
+        if settings.untrack_connections and not window:
+            # A stopped instance has no connection to untrack: no open window, no wait.
+            self.record.steps["untrack_connections"] = "not applicable"
+        groups: list[Callable[[], None]] = [partial(self._isolation_group, seal=not window)]
+        if window:
+            groups.append(self._transition_group)
+        self._together(groups)
+        group = self.isolation_group
+        if group is not None and self.transition_group_id is not None:
+            self._together(
+                [self._seal, partial(self._untrack, monotonic)]
+                if not group.sealed
+                else [partial(self._untrack, monotonic)]
+            )
+        elif group is not None and not group.sealed:
+            self._seal()
+        if self.isolation_group_id is None:
+            self.record.data.pop("isolation_group_id", None)
+        if self.untracking_since is None or self.isolation_group_id is None:
+            # Nothing to wait for (no transition), or nothing to cut onto: the cut (or the ENIs' way back
+            # from the transition group) comes now, not after the wait.
+            self._cut()
+            self.cut_done = True
+
+    def _isolation_group(self, *, seal: bool) -> None:
+        lookup = self.current.get("groups")
         group = self.record.run(
             "isolation_group",
             lambda: ensure_isolation_group(
-                self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run, sleep=self.sleep
+                self.ec2,
+                self.vpc_id,
+                self.settings,
+                lookup=lookup,
+                seal=seal,
+                dry_run=self.dry_run,
+                sleep=self.sleep,
             ),
         )
         if group is None:
             return
-        self.isolation_group_id = self.record.data["isolation_group_id"] = group.group_id
+        self.isolation_group = group
+        self.record.data["isolation_group_id"] = group.group_id
+        if group.sealed:
+            self.isolation_group_id = group.group_id
         if group.created:
             self.record.changes.append(f"created isolation group {group.group_id}")
-        if group.revoked_rule_ids:
+        self._revoked(group.revoked_rule_ids)
+
+    def _seal(self) -> None:
+        """Seal an existing isolation group (beside the transition move: the move needs only its id)."""
+        group = self.isolation_group
+        if group is None:
+            return
+        revoked = self.record.run(
+            "isolation_group",
+            lambda: seal_isolation_group(self.ec2, group.group_id, dry_run=self.dry_run, sleep=self.sleep),
+        )
+        if revoked is None:
+            self.isolation_group_id = None
+            return
+        group.sealed, group.revoked_rule_ids = True, revoked
+        self.isolation_group_id = group.group_id
+        self._revoked(revoked)
+
+    def _revoked(self, rule_ids: list[str]) -> None:
+        if rule_ids and self.isolation_group is not None:
             self.record.changes.append(
-                f"revoked rules {', '.join(group.revoked_rule_ids)} of {group.group_id}"
+                f"revoked rules {', '.join(rule_ids)} of {self.isolation_group.group_id}"
             )
 
-    def _untrack(self, monotonic: Callable[[], float]) -> float | None:
-        """Move the not-yet-isolated ENIs to the transition group. Returns when the wait started."""
-        record, isolation_group_id = self.record, self.isolation_group_id
-        transition = record.run(
+    def _transition_group(self) -> None:
+        lookup = self.current.get("groups")
+        transition = self.record.run(
             "transition_group",
             lambda: ensure_transition_group(
-                self.ec2, self.vpc_id, self.settings, dry_run=self.dry_run, sleep=self.sleep
+                self.ec2, self.vpc_id, self.settings, lookup=lookup, dry_run=self.dry_run, sleep=self.sleep
             ),
         )
-        if transition is None or isolation_group_id is None:
-            return None
+        if transition is not None:
+            self.transition_group_id = transition.group_id
+
+    def _untrack(self, monotonic: Callable[[], float]) -> None:
+        """Move the not-yet-isolated ENIs (as read before the record) to the transition group; the wait
+        starts when they are there."""
+        record, transition_id = self.record, self.transition_group_id
+        group = self.isolation_group
+        if transition_id is None or group is None:
+            return
         moved = record.run(
             "untrack_connections",
             lambda: move_interfaces(
                 self.ec2,
                 self.instance_id,
-                transition.group_id,
-                skip_groups=frozenset({isolation_group_id}),
+                transition_id,
+                skip_groups=frozenset({group.group_id}),
+                interfaces=self.current.get("interfaces"),
                 dry_run=self.dry_run,
                 sleep=self.sleep,
             ),
         )
         if moved is None:
-            return None
+            return
         started = monotonic()
         recorded = self.prior.get("security_groups", {})
         for outcome in moved:
             eni = outcome.network_interface_id
-            if outcome.changed or outcome.previous_groups == [transition.group_id]:
+            if outcome.changed or outcome.previous_groups == [transition_id]:
                 # on the transition group now: its groups before the isolation are what a failed cut restores
                 self.original_groups[eni] = recorded.get(eni) or outcome.previous_groups
-            if outcome.previous_groups == [transition.group_id] and eni not in recorded:
+            if outcome.previous_groups == [transition_id] and eni not in recorded:
                 self.original_groups.pop(eni)
         errors = [f"{o.network_interface_id}: {o.error}" for o in moved if o.error]
         if errors:
             record.fail("untrack_connections", "; ".join(errors))
         pending = [
-            o.network_interface_id for o in moved if not o.error and o.previous_groups != [isolation_group_id]
+            o.network_interface_id for o in moved if not o.error and o.previous_groups != [group.group_id]
         ]
         if not pending:
-            return None
-        record.changes.append(f"moved {', '.join(pending)} to transition group {transition.group_id}")
+            return
+        record.changes.append(f"moved {', '.join(pending)} to transition group {transition_id}")
         timeouts = record.run(
             "connection_tracking_timeouts",
             lambda: lower_connection_tracking_timeouts(self.ec2, pending, dry_run=self.dry_run),
         )
         if timeouts:
             record.data["connection_tracking_timeouts"] = timeouts
-        return started
+        self.untracking_since = started
+
+    def _instance_profile(self) -> None:
+        """The profile swap, then (it needs the original profile the swap found) the revocation."""
+        profile = self._swap_profile()
+        if self.settings.revoke_credentials:
+            self._revoke(profile)
 
     def _swap_profile(self) -> ProfileOutcome | None:
         target = self.settings.isolation_instance_profile_arn
@@ -603,3 +783,14 @@ class _Isolation:
             log(logging.INFO, "instance was already isolated; nothing changed")
             return record.result("already_isolated")
         return record.result("isolated")
+
+
+def _merge(into: Outcome, part: Outcome) -> None:
+    """Add what one branch did (`_Isolation._together`) to its parent's account: a step's failure is never
+    turned back into "ok" by another branch's success."""
+    into.data.update({k: v for k, v in part.data.items() if k not in ("instance_id", "state")})
+    for step, state in part.steps.items():
+        if into.steps.get(step) != "failed":
+            into.steps[step] = state
+    into.failures.update(part.failures)
+    into.changes += part.changes

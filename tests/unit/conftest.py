@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
@@ -41,6 +43,25 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         yield
+
+
+#: moto's in-process backends are not thread-safe (a read iterating a dict that a concurrent request
+#: changes raises RuntimeError), and the handler makes independent calls at the same time
+_EMULATOR_LOCK = threading.RLock()
+
+
+@pytest.fixture(autouse=True)
+def one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto answers the handler's concurrent calls one at a time (its GIL-bound server nearly does the
+    same). The calls still overlap in time: botocore's work, and any latency a test injects before the
+    request reaches moto, run at the same time."""
+    answer = BotocoreStubber.process_request
+
+    def serialized(self: BotocoreStubber, request: Any) -> Any:
+        with _EMULATOR_LOCK:
+            return answer(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", serialized)
 
 
 RECORD_TABLE = "ec2-isolation-records"

@@ -514,15 +514,23 @@ class TestServiceRemoval:
 
 class TestOrderAndPartialFailure:
     def test_nothing_can_terminate_the_instance_before_the_network_is_cut(
-        self, invoke: Invoke, clients: AwsClients, fleet: dict[str, Any]
+        self, ec2: Any, network: Network, invoke: Invoke, clients: AwsClients, fleet: dict[str, Any]
     ) -> None:
-        calls = record_calls(*all_clients(clients))
+        calls = record_calls(*all_clients(clients), clients.dynamodb)
         invoke(tag_change_event([fleet["instance_id"]]))
         operations = calls.operations()
-        first_move = operations.index("ModifyNetworkInterfaceAttribute")
-        assert operations.index("DetachInstances") < first_move
+        # Out of the Auto Scaling group and protected after the record, beside the transition move (the
+        # all-traffic group fails no health check), and before the cut
+        isolation = isolation_group(ec2, network.vpc_id)
+        cut = next(
+            i
+            for i, (op, p) in enumerate(zip(operations, calls.params, strict=True))
+            if op == "ModifyNetworkInterfaceAttribute" and p.get("SecurityGroupId.1") == isolation
+        )
+        record = operations.index("PutItem")
+        assert record < operations.index("DetachInstances") < cut
         protection = next(i for i, p in enumerate(calls.params) if "DisableApiTermination.Value" in p)
-        assert protection < first_move
+        assert record < protection < cut
 
     def test_a_failed_step_leaves_the_others_done_and_a_retry_completes(
         self,

@@ -50,6 +50,7 @@ from tests.unit.conftest import (
 )
 
 EVENT = "evt-fault"
+ISOLATION_GROUP = "ec2-isolation-isolation"
 TRANSITION_GROUP = "ec2-isolation-isolation-untrack"
 
 
@@ -406,11 +407,16 @@ class NoRulesYet:
 
 
 def watch_isolation_group(clients: AwsClients, fault: NoRulesYet) -> None:
-    """Point ``fault`` at the isolation group as soon as EC2 has created it."""
+    """Point ``fault`` at the isolation group as soon as EC2 has created it (the transition group, created
+    at the same time, is not the one watched)."""
+    emulator = boto3.client("ec2", region_name=REGION)
 
     def created(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
-        if model.name == "CreateSecurityGroup" and fault.group_id is None:
-            fault.group_id = parsed.get("GroupId")
+        if model.name != "CreateSecurityGroup" or fault.group_id is not None or "GroupId" not in parsed:
+            return
+        [group] = emulator.describe_security_groups(GroupIds=[parsed["GroupId"]])["SecurityGroups"]
+        if group["GroupName"] == ISOLATION_GROUP:
+            fault.group_id = parsed["GroupId"]
 
     clients.ec2.meta.events.register("after-call.ec2.CreateSecurityGroup", created)
     inject(clients.ec2, fault)
@@ -503,13 +509,14 @@ class TestDeniedAndQuotas:
         fleet: dict[str, Any],
         isolation_profile_arn: str,
     ) -> None:
-        # Given the VPC is at its security group quota (until one is freed)
+        # Given the VPC is at its security group quota (until one is freed) when the isolation group is made
         inject(
             clients.ec2,
             Fault(
                 "CreateSecurityGroup",
                 "SecurityGroupLimitExceeded",
                 "The maximum number of security groups for VPC 'vpc-1' has been reached.",
+                when=lambda params: params["GroupName"] == ISOLATION_GROUP,
                 times=1,
             ),
         )
@@ -520,7 +527,14 @@ class TestDeniedAndQuotas:
         assert failed_steps(result) == {"isolation_group": "failed", "network_interfaces": "failed"}
         assert profile_arns(ec2, fleet["instance_id"]) == [isolation_profile_arn]
         assert targets(fleet, "by_instance") == set()
-        assert groups_named(ec2, TRANSITION_GROUP, network.vpc_id) == []
+        # and no ENI went onto the transition group (created at the same time as the isolation group, it
+        # is only moved onto when there is an isolation group to cut onto)
+        [transition] = groups_named(ec2, TRANSITION_GROUP, network.vpc_id)
+        assert not [
+            eni
+            for eni, groups in eni_groups(ec2, fleet["instance_id"]).items()
+            if transition["GroupId"] in groups
+        ]
         assert record_of(fleet["instance_id"])["attempts"][0]["steps"]["isolation_group"] == "failed"
         assert_retry_completes(ec2, invoke, fleet["instance_id"], network.vpc_id, isolation_profile_arn)
 

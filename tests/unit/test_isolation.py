@@ -29,6 +29,13 @@ from tests.unit.conftest import (
     profile_arns,
     tags_of,
 )
+from tools.bench import (
+    SimulatedNetwork,
+    first_eni_move,
+    is_eni_move,
+    is_mutating,
+    round_trips_before_first_move,
+)
 
 ISOLATION_GROUP = "ec2-isolation-isolation"
 MUTATING_PREFIXES = ("Create", "Modify", "Revoke", "Authorize", "Associate", "Replace", "Delete")
@@ -295,6 +302,7 @@ class TestTheIsolationGroup:
                 "CreateSecurityGroup",
                 "InvalidGroup.Duplicate",
                 f"The security group '{ISOLATION_GROUP}' already exists for VPC '{network.vpc_id}'",
+                when=lambda params: params["GroupName"] == ISOLATION_GROUP,
                 times=1,
                 before=concurrent_create,
             ),
@@ -523,3 +531,119 @@ class TestIdempotenceAndScope:
         assert calls.calls == [], "a no-op makes no AWS call at all"
         assert eni_groups(ec2, instance_id) == before
         assert groups_named(ec2, ISOLATION_GROUP) == []
+
+
+# ---- the critical path before the transition move --------------------------------------------------
+
+#: each call waits this long before it reaches the emulator: a round trip, as the benchmark simulates it
+#: (longer than its 50 ms, so that calls made at the same time overlap on a loaded machine too)
+LATENCY_S = 0.1
+TRANSITION_GROUP = "ec2-isolation-isolation-untrack"
+
+
+def timed(clients: AwsClients) -> SimulatedNetwork:
+    """Every call of the handler's clients waits ``LATENCY_S`` and is timed (the benchmark's network: no
+    throttling), so that calls made at the same time overlap and a round trip is a call that waits for
+    the one before it."""
+    network = SimulatedNetwork(LATENCY_S, bucket_size=float("inf"), refill_rate=0.0)
+    for client in (
+        clients.ec2,
+        clients.iam,
+        clients.autoscaling,
+        clients.elbv2,
+        clients.dynamodb,
+        clients.sns,
+        clients.events,
+    ):
+        network.hook(client)
+    return network
+
+
+class TestTheCriticalPathBeforeTheTransition:
+    """The first ENI move onto the transition group comes right after the record: the describe, the reads
+    (all at once), the record, then the move; the Auto Scaling and protection changes run beside it."""
+
+    @pytest.mark.parametrize("served", [False, True], ids=["one-eni", "served-two-enis-asg-target-groups"])
+    def test_the_first_eni_move_comes_after_at_most_four_sequential_round_trips(
+        self,
+        request: pytest.FixtureRequest,
+        ec2: Any,
+        network: Network,
+        launch: Launch,
+        invoke: Invoke,
+        clients: AwsClients,
+        app_profile_arn: str,
+        served: bool,
+    ) -> None:
+        # Given the VPC's isolation and transition groups exist (an earlier isolation made them), and an
+        # instance with a profile and a volume; served: two ENIs, in an Auto Scaling group, behind an
+        # instance and an IP target group (whose registrations take a read of their own)
+        invoke(tag_change_event([launch()], event_id="evt-earlier"))
+        if served:
+            instance_id = request.getfixturevalue("fleet")["instance_id"]
+        else:
+            instance_id = launch(profile_arn=app_profile_arn, extra_volumes=1)
+        # When it is isolated, every call taking 50 ms
+        timeline = timed(clients)
+        with timeline.invocation("measured"):
+            [result] = invoke(tag_change_event([instance_id], event_id="evt-timed"))["instances"]
+        assert result["status"] == "isolated", result["failures"]
+        attempts = timeline.of("measured")
+        # Then the first ENI move is onto the transition group, after at most 4 sequential round trips
+        # (the describe, the reads at once, the record; with target groups, their registrations)
+        first = first_eni_move(attempts)
+        assert first is not None
+        [transition] = groups_named(ec2, TRANSITION_GROUP, network.vpc_id)
+        assert first.params["SecurityGroupId.1"] == transition["GroupId"]
+        before = round_trips_before_first_move(attempts)
+        assert before is not None and before <= 4, [
+            (a.operation, round((a.start - attempts[0].start) * 1000))
+            for a in attempts
+            if a.end <= first.start
+        ]
+        assert before == (4 if served else 3)
+        # and the record, written before it, is one of those round trips
+        [put] = [a for a in attempts if a.operation == "PutItem"]
+        assert put.end <= first.start
+        assert not [a for a in attempts if is_mutating(a.operation) and a.start < put.end and a is not put]
+
+    def test_auto_scaling_and_protection_run_beside_the_transition_move_and_before_the_cut(
+        self, ec2: Any, network: Network, invoke: Invoke, clients: AwsClients, fleet: dict[str, Any]
+    ) -> None:
+        timeline = timed(clients)
+        with timeline.invocation("measured"):
+            invoke(tag_change_event([fleet["instance_id"]]))
+        attempts = timeline.of("measured")
+        isolation = isolation_group_id(ec2, network.vpc_id)
+        moves = [a for a in attempts if is_eni_move(a)]
+        transition_moves = [a for a in moves if a.params["SecurityGroupId.1"] != isolation]
+        cut = min(a.start for a in moves if a.params["SecurityGroupId.1"] == isolation)
+        [put] = [a for a in attempts if a.operation == "PutItem"]
+        [detach] = [a for a in attempts if a.operation == "DetachInstances"]
+        protection = [a for a in attempts if a.operation == "ModifyInstanceAttribute"]
+        assert protection
+        # the changes start after the record, at the same time as the transition move (they overlap it) ...
+        for change in (detach, protection[0]):
+            assert put.end <= change.start < max(a.end for a in transition_moves), change.operation
+        # ... and are done before the cut
+        assert max(a.end for a in (detach, *protection)) <= cut
+
+    def test_the_first_isolation_in_a_vpc_creates_both_groups_at_once(
+        self, ec2: Any, network: Network, launch: Launch, invoke: Invoke, clients: AwsClients
+    ) -> None:
+        # Given clients that have isolated before (in another VPC: botocore's models are loaded), and an
+        # instance that is the first to be isolated in its VPC
+        elsewhere = make_network(ec2, "10.8.0.0/16")
+        invoke(tag_change_event([launch(net=elsewhere)], event_id="evt-elsewhere"))
+        instance_id = launch()
+        timeline = timed(clients)
+        with timeline.invocation("measured"):
+            invoke(tag_change_event([instance_id]))
+        attempts = timeline.of("measured")
+        creates = [a for a in attempts if a.operation == "CreateSecurityGroup"]
+        assert len(creates) == 2
+        assert max(a.start for a in creates) < min(a.end for a in creates), "created at the same time"
+        # the describe, the reads, the record, the creations, the new groups' rules (read, revoke, read
+        # back beside read, authorize, authorize), then the move
+        before = round_trips_before_first_move(attempts)
+        assert before is not None and before <= 7

@@ -11,7 +11,8 @@ import pytest
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import EventIsolationFailed
-from ec2_isolation.steps.record import _to_item, read_record
+from ec2_isolation.steps.evidence import protection_state
+from ec2_isolation.steps.record import _to_item, capture_prior_state, read_record
 from tests.fixtures.events import REGION, tag_change_event
 from tests.fixtures.faults import Fault, inject, record_calls
 from tests.unit.conftest import FIXED_NOW, Invoke, Launch, Network, eni_groups, groups_named, profile_arns
@@ -85,6 +86,35 @@ class TestTheRecord:
         assert item["attempts"][0]["steps"]["network_interfaces"] == "ok"
         assert item["attempts"][1]["changes"] == []
         assert "lock_event_id" not in item
+
+    def test_the_responder_clis_readers_read_the_prior_state_the_handler_records(
+        self,
+        ec2: Any,
+        dynamodb: Any,
+        record_table: str,
+        network: Network,
+        launch: Launch,
+        invoke: Invoke,
+        clients: AwsClients,
+        app_profile_arn: str,
+    ) -> None:
+        # Given a two-ENI instance with a profile and a volume, read as `ec2-isolation status` reads the
+        # live state (one call after the other: capture_prior_state, protection_state)
+        instance_id = launch(
+            enis=[[network.app_group_id], [network.db_group_id, network.app_group_id]],
+            profile_arn=app_profile_arn,
+            extra_volumes=1,
+        )
+        instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        live = {
+            **capture_prior_state(clients.ec2, instance),
+            **protection_state(clients.ec2, instance_id),
+        }
+        # When the handler isolates it (its reads made at the same time)
+        invoke(tag_change_event([instance_id]))
+        # Then it recorded exactly what those readers read before
+        prior = record(dynamodb, record_table, instance_id)["prior"]
+        assert {key: prior[key] for key in live} == live
 
     def test_the_record_is_written_before_the_first_change(
         self, ec2: Any, launch: Launch, invoke: Invoke, clients: AwsClients

@@ -15,20 +15,39 @@ from ec2_isolation.steps.dryrun import check, maybe
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceAttributeNameType
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
+
+
+#: the instance attributes the termination-protection step changes: (attribute, answer key, record key)
+PROTECTION_ATTRIBUTES: tuple[tuple[InstanceAttributeNameType, str, str], ...] = (
+    ("disableApiTermination", "DisableApiTermination", "termination_protection"),
+    ("instanceInitiatedShutdownBehavior", "InstanceInitiatedShutdownBehavior", "shutdown_behaviour"),
+)
+
+
+def _attribute_value(answer: Any, key: str, recorded_as: str) -> Any:
+    value = answer.get(key, {}).get("Value")
+    return bool(value) if recorded_as == "termination_protection" else value
 
 
 @requires("ec2:DescribeInstanceAttribute")
 def protection_state(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
-    """Termination protection and shutdown behaviour, as they are (recorded before the change)."""
-    protection = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")
-    behaviour = ec2.describe_instance_attribute(
-        InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
-    )
-    return {
-        "termination_protection": bool(protection.get("DisableApiTermination", {}).get("Value")),
-        "shutdown_behaviour": behaviour.get("InstanceInitiatedShutdownBehavior", {}).get("Value"),
-    }
+    """Termination protection and shutdown behaviour, as they are, one after the other (the responder
+    CLI's live state; the handler reads the two at the same time with `instance_attribute`)."""
+    state: dict[str, Any] = {}
+    for attribute, key, recorded_as in PROTECTION_ATTRIBUTES:
+        answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=attribute)
+        state[recorded_as] = _attribute_value(answer, key, recorded_as)
+    return state
+
+
+@requires("ec2:DescribeInstanceAttribute")
+def instance_attribute(ec2: EC2Client, instance_id: str, recorded_as: str) -> Any:
+    """One of `PROTECTION_ATTRIBUTES` (by its record key), as it is (recorded before the change)."""
+    attribute, key, _ = next(a for a in PROTECTION_ATTRIBUTES if a[2] == recorded_as)
+    answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=attribute)
+    return _attribute_value(answer, key, recorded_as)
 
 
 @requires("ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute")

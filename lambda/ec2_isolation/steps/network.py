@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,19 @@ _SEAL_ATTEMPTS = 3
 PLANNED_GROUP = "(new group)"
 
 
+#: the module's groups of one VPC by name, as `find_groups` read them (None: no such group)
+GroupLookup = Mapping[str, "SecurityGroupTypeDef | None"]
+
+
 @dataclass
 class IsolationGroup:
     group_id: str
     created: bool = False
     revoked_rule_ids: list[str] = field(default_factory=list)
+    #: the group as it was read (None when this invocation created it)
+    description: SecurityGroupTypeDef | None = None
+    #: whether its rules were read back and found (or made) empty by this call
+    sealed: bool = False
 
 
 @dataclass
@@ -67,13 +76,28 @@ class InterfaceOutcome:
         }
 
 
-def _find_group(ec2: EC2Client, vpc_id: str, name: str) -> SecurityGroupTypeDef | None:
+def _find_groups(ec2: EC2Client, vpc_id: str, names: list[str]) -> dict[str, SecurityGroupTypeDef | None]:
     groups = ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}]
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": names}]
     )["SecurityGroups"]
     # The filters already say so; checking again keeps a same-named group of another VPC out for good.
-    mine = [g for g in groups if g.get("VpcId") == vpc_id and g.get("GroupName") == name]
-    return mine[0] if mine else None
+    found: dict[str, SecurityGroupTypeDef | None] = dict.fromkeys(names)
+    for group in groups:
+        name = group.get("GroupName", "")
+        if group.get("VpcId") == vpc_id and name in found and found[name] is None:
+            found[name] = group
+    return found
+
+
+def _find_group(ec2: EC2Client, vpc_id: str, name: str) -> SecurityGroupTypeDef | None:
+    return _find_groups(ec2, vpc_id, [name])[name]
+
+
+@requires("ec2:DescribeSecurityGroups")
+def find_groups(ec2: EC2Client, vpc_id: str, names: list[str]) -> GroupLookup:
+    """The module's groups ``names`` of ``vpc_id`` (the isolation and the transition group), in one read:
+    read with the other reads before the record, so that the groups need no read of their own after it."""
+    return _find_groups(ec2, vpc_id, names)
 
 
 def _group_tags(settings: Settings, name: str) -> TagSpecificationTypeDef:
@@ -87,10 +111,18 @@ def _group_tags(settings: Settings, name: str) -> TagSpecificationTypeDef:
 
 
 def _ensure_group(
-    ec2: EC2Client, vpc_id: str, name: str, description: str, settings: Settings, *, dry_run: bool
+    ec2: EC2Client,
+    vpc_id: str,
+    name: str,
+    description: str,
+    settings: Settings,
+    *,
+    dry_run: bool,
+    lookup: GroupLookup | None = None,
 ) -> IsolationGroup:
-    """Find the module's group ``name`` in ``vpc_id`` or create it (surviving a concurrent creation)."""
-    group = _find_group(ec2, vpc_id, name)
+    """Find the module's group ``name`` in ``vpc_id`` or create it (surviving a concurrent creation).
+    ``lookup``: the group as `find_groups` read it in this invocation (it is not read again)."""
+    group = lookup[name] if lookup is not None and name in lookup else _find_group(ec2, vpc_id, name)
     if group is None:
         request: Any = {
             "GroupName": name,
@@ -122,7 +154,7 @@ def _ensure_group(
             f"(tag {settings.managed_tag_key}={settings.managed_tag_value} missing); "
             "rename it or set isolation_security_group_name"
         )
-    return IsolationGroup(group_id=group["GroupId"])
+    return IsolationGroup(group_id=group["GroupId"], description=group)
 
 
 @requires(
@@ -134,29 +166,65 @@ def _ensure_group(
     "ec2:RevokeSecurityGroupIngress",
 )
 def ensure_isolation_group(
-    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False, sleep: Sleep = time.sleep
+    ec2: EC2Client,
+    vpc_id: str,
+    settings: Settings,
+    *,
+    lookup: GroupLookup | None = None,
+    seal: bool = True,
+    dry_run: bool = False,
+    sleep: Sleep = time.sleep,
 ) -> IsolationGroup:
-    """Find or create the isolation group of ``vpc_id`` and make sure it has no rule at all."""
+    """Find or create the isolation group of ``vpc_id`` and make sure it has no rule at all.
+
+    ``lookup``: the group as `find_groups` read it (not read again). A group created here is always sealed
+    here (its default rule awaited, revoked, read back). An existing one is sealed here too unless
+    ``seal`` is false: then the caller seals it (`seal_isolation_group`) beside the transition move, and
+    cuts nothing onto it before that succeeded.
+    """
     result = _ensure_group(
-        ec2, vpc_id, settings.isolation_security_group_name, GROUP_DESCRIPTION, settings, dry_run=dry_run
+        ec2,
+        vpc_id,
+        settings.isolation_security_group_name,
+        GROUP_DESCRIPTION,
+        settings,
+        dry_run=dry_run,
+        lookup=lookup,
     )
     if result.group_id == PLANNED_GROUP:
-        result.revoked_rule_ids = ["(its default egress rule)"]
-    else:
-        if result.created and not dry_run:
-            _await_default_rule(ec2, result.group_id, sleep)
+        result.revoked_rule_ids, result.sealed = ["(its default egress rule)"], True
+    elif result.created:  # (a dry run creates nothing: its new group is the planned one)
+        seen = _await_default_rule(ec2, result.group_id, sleep)
+        result.revoked_rule_ids = seal_group(ec2, result.group_id, sleep=sleep, seen=seen)
+        result.sealed = True
+    elif seal:
         result.revoked_rule_ids = seal_group(ec2, result.group_id, dry_run=dry_run, sleep=sleep)
+        result.sealed = True
     return result
 
 
-def _await_default_rule(ec2: EC2Client, group_id: str, sleep: Sleep) -> None:
+@requires(
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+)
+def seal_isolation_group(
+    ec2: EC2Client, group_id: str, *, dry_run: bool = False, sleep: Sleep = time.sleep
+) -> list[str]:
+    """Seal an existing isolation group (`seal_group`): the rules it reads are revoked and read back."""
+    return seal_group(ec2, group_id, dry_run=dry_run, sleep=sleep)
+
+
+def _await_default_rule(ec2: EC2Client, group_id: str, sleep: Sleep) -> tuple[list[str], list[str]]:
     """EC2 gives every new VPC security group an allow-all egress rule. Right after the creation a read may
     not show it yet, and sealing would then find nothing to revoke: the rule must be seen first (bounded;
-    after the last attempt the step fails, and the retry, which finds the group, seals what it reads)."""
+    after the last attempt the step fails, and the retry, which finds the group, seals what it reads).
+    Returns the rules read (ingress, egress ids), for the seal to start from."""
     delay = GROUP_BASE_DELAY
     for attempt in range(1, GROUP_ATTEMPTS + 1):
-        if _rules(ec2, group_id)[1]:
-            return
+        rules = _rules(ec2, group_id)
+        if rules[1]:
+            return rules
         if attempt == GROUP_ATTEMPTS:
             break
         log(
@@ -190,12 +258,20 @@ _OPEN_RANGES = (
     "ec2:AuthorizeSecurityGroupEgress",
 )
 def ensure_transition_group(
-    ec2: EC2Client, vpc_id: str, settings: Settings, *, dry_run: bool = False, sleep: Sleep = time.sleep
+    ec2: EC2Client,
+    vpc_id: str,
+    settings: Settings,
+    *,
+    lookup: GroupLookup | None = None,
+    dry_run: bool = False,
+    sleep: Sleep = time.sleep,
 ) -> IsolationGroup:
     """Find or create the transition group of ``vpc_id``: all traffic in and out, IPv4 and IPv6.
 
     Moving an ENI onto it turns its tracked TCP/UDP flows into untracked ones, which the move to the
-    isolation group then cuts at once (a tracked flow would survive that move).
+    isolation group then cuts at once (a tracked flow would survive that move). ``lookup``: the group as
+    `find_groups` read it; an existing group's rules are then taken from that read (no read of its own),
+    a new group's are read (its default egress rule).
     """
     result = _ensure_group(
         ec2,
@@ -204,16 +280,15 @@ def ensure_transition_group(
         TRANSITION_DESCRIPTION,
         settings,
         dry_run=dry_run,
+        lookup=lookup,
     )
     if result.group_id == PLANNED_GROUP:
         return result
-    present: set[tuple[bool, str]] = set()
-    paginator = ec2.get_paginator("describe_security_group_rules")
-    for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [result.group_id]}]):
-        for rule in page["SecurityGroupRules"]:
-            if rule.get("IpProtocol") == "-1":
-                egress = bool(rule.get("IsEgress"))
-                present |= {(egress, cidr) for cidr in (rule.get("CidrIpv4"), rule.get("CidrIpv6")) if cidr}
+    present = (
+        _open_ranges(result.description)
+        if result.description is not None
+        else _open_rule_ranges(ec2, result.group_id)
+    )
     for egress in (False, True):
         missing = [r for r in _OPEN_RANGES if (egress, r[3]) not in present]
         if not missing:
@@ -231,6 +306,34 @@ def ensure_transition_group(
         )
         log(logging.INFO, "opened transition group", group_id=result.group_id, egress=egress)
     return result
+
+
+def _open_rule_ranges(ec2: EC2Client, group_id: str) -> set[tuple[bool, str]]:
+    """(egress, cidr) of the group's all-protocol rules, read with DescribeSecurityGroupRules."""
+    present: set[tuple[bool, str]] = set()
+    paginator = ec2.get_paginator("describe_security_group_rules")
+    for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}]):
+        for rule in page["SecurityGroupRules"]:
+            if rule.get("IpProtocol") == "-1":
+                egress = bool(rule.get("IsEgress"))
+                present |= {(egress, cidr) for cidr in (rule.get("CidrIpv4"), rule.get("CidrIpv6")) if cidr}
+    return present
+
+
+def _open_ranges(group: SecurityGroupTypeDef) -> set[tuple[bool, str]]:
+    """(egress, cidr) of the all-protocol permissions of a group as DescribeSecurityGroups described it."""
+    present: set[tuple[bool, str]] = set()
+    for egress, permissions in (
+        (False, group.get("IpPermissions", [])),
+        (True, group.get("IpPermissionsEgress", [])),
+    ):
+        for permission in permissions:
+            if permission.get("IpProtocol") == "-1":
+                present |= {(egress, r["CidrIp"]) for r in permission.get("IpRanges", []) if "CidrIp" in r}
+                present |= {
+                    (egress, r["CidrIpv6"]) for r in permission.get("Ipv6Ranges", []) if "CidrIpv6" in r
+                }
+    return present
 
 
 #: lowest values EC2 accepts: idle tracked flows then expire within a minute
@@ -281,12 +384,19 @@ def _rules(ec2: EC2Client, group_id: str) -> tuple[list[str], list[str]]:
 
 
 def seal_group(
-    ec2: EC2Client, group_id: str, *, dry_run: bool = False, sleep: Sleep = time.sleep
+    ec2: EC2Client,
+    group_id: str,
+    *,
+    dry_run: bool = False,
+    sleep: Sleep = time.sleep,
+    seen: tuple[list[str], list[str]] | None = None,
 ) -> list[str]:
-    """Revoke every ingress and egress rule (IPv4, IPv6, prefix lists, groups) by rule id; verify."""
+    """Revoke every ingress and egress rule (IPv4, IPv6, prefix lists, groups) by rule id; verify.
+    ``seen``: the rules (ingress, egress ids) just read, so that the first round does not read them again."""
     revoked: list[str] = []
     for _ in range(_SEAL_ATTEMPTS):
-        ingress, egress = _rules(ec2, group_id)
+        ingress, egress = seen if seen is not None else _rules(ec2, group_id)
+        seen = None
         if not ingress and not egress:
             return revoked
         if dry_run:
@@ -330,6 +440,13 @@ def _attached_interfaces(ec2: EC2Client, instance_id: str) -> list[NetworkInterf
     return sorted(enis, key=lambda eni: eni.get("Attachment", {}).get("DeviceIndex", 0))
 
 
+@requires("ec2:DescribeNetworkInterfaces")
+def read_interfaces(ec2: EC2Client, instance_id: str) -> list[NetworkInterfaceTypeDef]:
+    """The ENIs attached to the instance, in device order (read before the record: the prior state's
+    groups, and what the transition move moves)."""
+    return _attached_interfaces(ec2, instance_id)
+
+
 @requires("ec2:DescribeNetworkInterfaces", "ec2:ModifyNetworkInterfaceAttribute")
 def move_interfaces(
     ec2: EC2Client,
@@ -337,17 +454,22 @@ def move_interfaces(
     group_id: str,
     *,
     skip_groups: frozenset[str] = frozenset(),
+    interfaces: list[NetworkInterfaceTypeDef] | None = None,
     dry_run: bool = False,
     sleep: Sleep = time.sleep,
 ) -> list[InterfaceOutcome]:
     """Put every ENI of the instance on exactly ``group_id``: one call per ENI, all at the same time (an
     instance's ENIs are cut within one round trip of each other, not one after the other).
 
-    ENIs that are on exactly one of ``skip_groups`` are left where they are (and reported unchanged).
-    An ENI that cannot be changed is reported in its outcome's ``error``; the other ENIs are still
-    moved. The caller turns any error into a failed invocation. Outcomes are in device order.
+    ``interfaces``: the ENIs as `read_interfaces` read them in this invocation (the transition move
+    starts from them instead of reading them again; the cut always reads them: it must find every ENI
+    the instance has by then). ENIs that are on exactly one of ``skip_groups`` are left where they are
+    (and reported unchanged). An ENI that cannot be changed is reported in its outcome's ``error``; the
+    other ENIs are still moved. The caller turns any error into a failed invocation. Outcomes are in
+    device order.
     """
-    interfaces = _attached_interfaces(ec2, instance_id)
+    if interfaces is None:
+        interfaces = _attached_interfaces(ec2, instance_id)
     if not interfaces:
         raise IsolationError(f"no network interface is attached to {instance_id}")
     outcomes = [

@@ -52,6 +52,13 @@ def association_arn(association: IamInstanceProfileAssociationTypeDef) -> str:
     return association.get("IamInstanceProfile", {}).get("Arn", "")
 
 
+@requires("ec2:DescribeIamInstanceProfileAssociations")
+def instance_profile_arn(ec2: EC2Client, instance_id: str) -> str | None:
+    """The instance's profile now (recorded before the change), or None."""
+    associations = active_associations(ec2, instance_id)
+    return associations[0].get("IamInstanceProfile", {}).get("Arn") if associations else None
+
+
 #: value of the original-profile tag when the instance had no profile
 NO_PROFILE = "none"
 

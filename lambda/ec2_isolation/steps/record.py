@@ -13,7 +13,7 @@ after a release starts a new cycle with a fresh prior state; the finished cycle 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +30,7 @@ from ec2_isolation.steps.profile import active_associations
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, NetworkInterfaceTypeDef
 
 ISOLATING, ISOLATED, FAILED = "isolating", "isolated", "failed"
 RELEASING, RELEASED, RELEASE_FAILED = "releasing", "released", "release_failed"
@@ -58,28 +58,36 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 @requires("ec2:DescribeNetworkInterfaces", "ec2:DescribeIamInstanceProfileAssociations")
 def capture_prior_state(ec2: EC2Client, instance: InstanceTypeDef) -> dict[str, Any]:
-    """What isolation changes on every instance, read before any change (``protection_state`` adds the
-    attributes the termination-protection step changes)."""
+    """What isolation changes on every instance, read one call after the other (the responder CLI's live
+    state; ``protection_state`` adds the attributes the termination-protection step changes). The handler
+    makes the same reads at the same time (`read_interfaces`, `instance_profile_arn`) and records
+    `prior_state` of them."""
     instance_id = instance["InstanceId"]
     enis = ec2.describe_network_interfaces(
         Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
     )["NetworkInterfaces"]
     associations = active_associations(ec2, instance_id)
-    prior: dict[str, Any] = {
+    profile = associations[0].get("IamInstanceProfile", {}).get("Arn") if associations else None
+    return prior_state(instance, enis, profile)
+
+
+def prior_state(
+    instance: InstanceTypeDef, interfaces: Sequence[NetworkInterfaceTypeDef], profile_arn: str | None
+) -> dict[str, Any]:
+    """The prior state of what isolation changes on every instance, from the reads made before any change:
+    the instance, its ENIs and its instance profile."""
+    return {
         "state": instance.get("State", {}).get("Name", "unknown"),
         "security_groups": {
-            e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])] for e in enis
+            e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])] for e in interfaces
         },
-        "instance_profile_arn": associations[0].get("IamInstanceProfile", {}).get("Arn")
-        if associations
-        else None,
+        "instance_profile_arn": profile_arn,
         "delete_on_termination": {
             m["DeviceName"]: bool(m.get("Ebs", {}).get("DeleteOnTermination"))
             for m in instance.get("BlockDeviceMappings", [])
             if "DeviceName" in m and "Ebs" in m
         },
     }
-    return prior
 
 
 @dataclass

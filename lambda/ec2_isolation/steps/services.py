@@ -5,10 +5,12 @@ to it), and optionally off its Elastic IPs."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.errors import error_code
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
@@ -112,23 +114,32 @@ def find_target_registrations(
     target groups of its VPC, per target group (recorded before the change)."""
     instance_id = instance["InstanceId"]
     addresses = _instance_addresses(instance)
-    found: list[dict[str, Any]] = []
+    wanted: dict[str, set[str]] = {}
     for page in elbv2.get_paginator("describe_target_groups").paginate():
         for group in page["TargetGroups"]:
             kind = group.get("TargetType", "instance")
             if kind not in ("instance", "ip") or group.get("VpcId") != instance.get("VpcId"):
                 continue
-            wanted = {instance_id} if kind == "instance" else addresses
-            health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
-            targets: list[Any] = [
-                {k: v for k, v in d["Target"].items() if k in ("Id", "Port", "AvailabilityZone")}
-                for d in health["TargetHealthDescriptions"]
-                if d["Target"]["Id"] in wanted
-                and d.get("TargetHealth", {}).get("State") not in ("draining", "unused")
-            ]
-            if targets:
-                found.append({"target_group_arn": group["TargetGroupArn"], "targets": targets})
+            wanted[group["TargetGroupArn"]] = {instance_id} if kind == "instance" else addresses
+    # the groups' registrations are read at the same time (one round trip for all of them)
+    healths = in_parallel({arn: partial(target_health, elbv2, arn) for arn in wanted})
+    found: list[dict[str, Any]] = []
+    for arn, descriptions in healths.items():
+        targets: list[Any] = [
+            {k: v for k, v in d["Target"].items() if k in ("Id", "Port", "AvailabilityZone")}
+            for d in descriptions
+            if d["Target"]["Id"] in wanted[arn]
+            and d.get("TargetHealth", {}).get("State") not in ("draining", "unused")
+        ]
+        if targets:
+            found.append({"target_group_arn": arn, "targets": targets})
     return found
+
+
+@requires("elasticloadbalancing:DescribeTargetHealth")
+def target_health(elbv2: ElasticLoadBalancingv2Client, target_group_arn: str) -> list[Any]:
+    """The targets registered in one target group, with their health."""
+    return list(elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"])
 
 
 @requires("elasticloadbalancing:DeregisterTargets")
