@@ -18,7 +18,6 @@ locals {
     "autoscaling:DescribeAutoScalingInstances",
     "ec2:DescribeAddresses",
     "ec2:DescribeIamInstanceProfileAssociations",
-    "ec2:DescribeInstanceAttribute",
     "ec2:DescribeInstances",
     "ec2:DescribeNetworkInterfaces",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -74,6 +73,15 @@ data "aws_iam_policy_document" "analyst" {
     effect    = "Allow"
     actions   = local.analyst_read_actions
     resources = ["*"]
+  }
+
+  statement {
+    # Termination protection and shutdown behaviour: DescribeInstanceAttribute acts on instances (the
+    # Service Authorization Reference gives it the instance resource type), unlike the reads above.
+    sid       = "ReadInstanceAttributes"
+    effect    = "Allow"
+    actions   = ["ec2:DescribeInstanceAttribute"]
+    resources = ["${local.arn_prefix_ec2}:instance/*"]
   }
 
   statement {

@@ -224,9 +224,21 @@ data "aws_iam_policy_document" "steps" {
   dynamic "statement" {
     for_each = var.steps.disassociate_elastic_ips ? [1] : []
     content {
+      # DisassociateAddress acts on the address and the interface only (Service Authorization Reference);
+      # the release's AssociateAddress also names the instance.
       sid       = "DisassociateElasticIps"
       effect    = "Allow"
-      actions   = ["ec2:AssociateAddress", "ec2:DisassociateAddress"]
+      actions   = ["ec2:DisassociateAddress"]
+      resources = flatten([for prefix in local.ec2_prefixes : ["${prefix}:elastic-ip/*", "${prefix}:network-interface/*"]])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.steps.disassociate_elastic_ips ? [1] : []
+    content {
+      sid       = "ReassociateElasticIps"
+      effect    = "Allow"
+      actions   = ["ec2:AssociateAddress"]
       resources = flatten([for prefix in local.ec2_prefixes : ["${prefix}:elastic-ip/*", "${prefix}:network-interface/*", "${prefix}:instance/*"]])
     }
   }

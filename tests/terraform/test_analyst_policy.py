@@ -24,7 +24,6 @@ READ_ACTIONS = {
     "autoscaling:DescribeAutoScalingInstances",
     "ec2:DescribeAddresses",
     "ec2:DescribeIamInstanceProfileAssociations",
-    "ec2:DescribeInstanceAttribute",
     "ec2:DescribeInstances",
     "ec2:DescribeNetworkInterfaces",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -59,6 +58,7 @@ def expected_analyst_policy(
             },
         ),
         "ReadInstanceState": ("Allow", READ_ACTIONS, {"*"}, {}),
+        "ReadInstanceAttributes": ("Allow", {"ec2:DescribeInstanceAttribute"}, {instances}, {}),
         "ReadIsolationRecords": (
             "Allow",
             {"dynamodb:GetItem", "dynamodb:Scan"},

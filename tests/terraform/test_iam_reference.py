@@ -168,21 +168,9 @@ class KnownViolation:
         return same_statement and self.fragment in violation.problem
 
 
-KNOWN_VIOLATIONS: dict[str, tuple[KnownViolation, ...]] = {
-    # disassociate_elastic_ips: one statement grants ec2:AssociateAddress and ec2:DisassociateAddress on
-    # elastic-ip, network-interface and instance ARNs, but DisassociateAddress acts on elastic-ip and
-    # network-interface only (reference: resource types elastic-ip, network-interface). The instance
-    # ARNs belong to AssociateAddress alone: split the statement.
-    "examples/complete": (
-        KnownViolation(
-            "DisassociateElasticIps",
-            "ec2:DisassociateAddress",
-            ":instance/*",
-            "DisassociateAddress has no instance resource type: the DisassociateElasticIps statement must "
-            "grant it on elastic-ip and network-interface ARNs only",
-        ),
-    ),
-}
+#: violations accepted for a time, each with its reason (none now); the check fails when one is gone, so
+#: that the entry goes with it
+KNOWN_VIOLATIONS: dict[str, tuple[KnownViolation, ...]] = {}
 
 
 def assert_conforms(source: str, violations: Sequence[Violation]) -> None:
@@ -447,33 +435,10 @@ DESCRIBE_INSTANCE_ATTRIBUTE_GRANTORS = {
     "executor-role-policy": ("aws_iam_role_policy.executor",),
     "analyst-policies": ("output.analyst_", 'data.aws_iam_policy_document.analyst["'),
 }
-SCOPING_IN_PROGRESS = (
-    "ec2:DescribeInstanceAttribute is granted on * (the Describe statement of the containment steps, "
-    "iam.tf / modules/member, now modules/isolation-target/statements.tf); it is being scoped to instance "
-    "ARNs: remove this xfail when that change lands"
-)
 
 
 @pytest.mark.terraform
-@pytest.mark.parametrize(
-    "grantor",
-    [
-        pytest.param(
-            "function-role-policy", marks=pytest.mark.xfail(strict=True, reason=SCOPING_IN_PROGRESS)
-        ),
-        pytest.param(
-            "executor-role-policy", marks=pytest.mark.xfail(strict=True, reason=SCOPING_IN_PROGRESS)
-        ),
-        pytest.param(
-            "analyst-policies",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the analyst policies' ReadInstanceState statement grants ec2:DescribeInstanceAttribute "
-                "on * (analyst.tf analyst_read_actions): remove this xfail when it is scoped to instance ARNs",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("grantor", sorted(DESCRIBE_INSTANCE_ATTRIBUTE_GRANTORS))
 def test_describe_instance_attribute_is_granted_on_instance_arns_only(
     grantor: str, complete_plan: Plan, organization_plan: Plan, reference: ServiceReference
 ) -> None:

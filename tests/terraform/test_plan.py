@@ -595,15 +595,17 @@ def test_custom_containment_switches_shape_the_policy(custom_plan: Plan) -> None
         "autoscaling:EnterStandby",
         "autoscaling:ExitStandby",
     }
-    assert as_set(statements["DisassociateElasticIps"]["Action"]) == {
-        "ec2:AssociateAddress",
-        "ec2:DisassociateAddress",
-    }
+    assert as_set(statements["DisassociateElasticIps"]["Action"]) == {"ec2:DisassociateAddress"}
+    assert as_set(statements["ReassociateElasticIps"]["Action"]) == {"ec2:AssociateAddress"}
     assert statements["PassOriginalRoles"]["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/workloads/*"
     assert statements["NeverPassOwnRole"]["Resource"] == (
         f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-lambda"
     )
     assert as_set(statements["DisassociateElasticIps"]["Resource"]) == {
+        f"{ec2}:elastic-ip/*",
+        f"{ec2}:network-interface/*",
+    }
+    assert as_set(statements["ReassociateElasticIps"]["Resource"]) == {
         f"{ec2}:elastic-ip/*",
         f"{ec2}:network-interface/*",
         f"{ec2}:instance/*",
@@ -631,6 +633,7 @@ OPTIONAL_STATEMENTS = {
     "LeaveAutoScalingGroup",
     "LeaveTargetGroups",
     "DisassociateElasticIps",
+    "ReassociateElasticIps",
     "PublishSummaries",
     "EncryptSummaries",
     "PutResultEvents",
