@@ -113,6 +113,6 @@ bench: $(VENV)/.installed ## Benchmark the handler on moto: latency, EC2 throttl
 	PYTHONPATH=lambda:. $(PY) -m tools.bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenvs, caches and Terraform working directories
-	rm -rf $(VENV) $(COMPLIANCE_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPLIANCE_VENV) $(CHECKOV_VENV) $(FLOOR_VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name .terraform -type d -prune -exec rm -rf {} +
 	find . -name .terraform.lock.hcl -delete

@@ -117,7 +117,7 @@ def test_pip_install_gives_the_console_script_with_boto3_its_only_dependency(scr
         text=True,
         check=True,
     )
-    assert [r for r in requires.stdout.splitlines() if "extra ==" not in r] == ["boto3>=1.34"]
+    assert [r for r in requires.stdout.splitlines() if "extra ==" not in r] == ["boto3>=1.34.145"]
     installed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
         capture_output=True,
