@@ -181,8 +181,8 @@ module "isolation_target" {
   tags                     = var.tags
 }
 
-# The isolation role and instance profile were resources of this module up to 0.2.0: moved, not
-# replaced (an isolated instance keeps its profile).
+# The isolation role, its policy and its instance profile were this module's own resources before
+# modules/isolation-target: moved, not replaced (an isolated instance keeps its profile).
 moved {
   from = aws_iam_role.isolation
   to   = module.isolation_target.module.iam[0].aws_iam_role.isolation
