@@ -309,10 +309,12 @@ def main(
             args = build_parser(prog).parse_args(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else USAGE
+    region: str | None = None  # named in the message of a connection failure
     try:
         options = resolve_options(args)
         if args.command != "list":
             instance_id, options = checked_target(args.instance_id, options)
+        region = options.region
         if session is None:
             session = boto3.session.Session(profile_name=options.profile)
         clients = AwsClients(session, config=CLIENT_CONFIG.merge(Config(region_name=options.region)))
@@ -345,7 +347,7 @@ def main(
         if options.json:
             _emit(out, options, outcome, render_tagging)
     except (CliError, ClientError, BotoCoreError) as exc:
-        code, message = failure(exc, options.region if "options" in locals() else None)
+        code, message = failure(exc, region)
         print(f"error: {message}", file=err)
     return code
 
@@ -452,6 +454,8 @@ class Responder:
         #: the record (and dry-run record) before the tag was set, for --wait; or why it is unknown
         self.before: follow.Snapshot | None = None
         self.before_error: str | None = None
+        #: the record as the snapshot read it (the release warnings and a wait without a tag change use it)
+        self._record_before: dict[str, Any] | None = None
 
     @property
     def region(self) -> str:
@@ -558,7 +562,8 @@ class Responder:
     def _take_snapshot(self, instance_id: str) -> None:
         key = self.record_key(instance_id)
         try:
-            self.before = follow.Snapshot.of(self.read(key), self.read(DRY_RUN_KEY_PREFIX + key))
+            self._record_before = self.read(key)
+            self.before = follow.Snapshot.of(self._record_before, self.read(DRY_RUN_KEY_PREFIX + key))
         except ClientError as exc:
             self.before_error = explain(exc)
 
@@ -593,7 +598,7 @@ class Responder:
         )
         if not outcome["set"]:
             # nothing changed: EventBridge fires no event; the record says whether that is done already
-            current = self.read(key)
+            current = self._record_before  # read just now, and nothing was set since
             done = {"isolate": "isolated", "release": "released"}[command]
             if current is not None and current.get("status") == done:
                 out.write(f"{instance_id} is already {done} (record status {done})\n")
@@ -630,7 +635,10 @@ class Responder:
     def _release_warnings(self, instance_id: str) -> list[str]:
         table = self.options.table
         try:
-            record = self.read(self.record_key(instance_id))
+            # with --wait, the snapshot has just read it
+            record = (
+                self._record_before if self.before is not None else self.read(self.record_key(instance_id))
+            )
         except ClientError as exc:
             return [f"could not read the isolation record: {explain(exc)}"]
         if record is None:
