@@ -24,7 +24,22 @@ that rule and allowed to put events on the bus, and the bus's resource policy mu
 source account and the event; the event then arrives on that bus unchanged (same id, account and
 region) and `deliver` takes it from there.
 
-`tag_change_event` builds the "Tag Change on Resource" event EventBridge emits when tags change.
+`deliver_scheduled` does what EventBridge does when a schedule rule comes due (a schedule rule has no
+pattern, so `deliver` never routes anything through it): the rule and its targets read back, the same
+invoke permission checked, and each Lambda target run with the rule's `scheduled_event`.
+
+`pump_queue` does what the Lambda service does for an SQS event source mapping: the mapping read back
+(function, batch size, function response types), the function's role checked for what Lambda needs to
+read the queue, then receive, invoke with the standard SQS event, delete what succeeded and leave what
+failed (the partial batch response honoured), until the queue is empty or a bound is reached. The
+mappings must first be taken over from the emulator (`take_over_event_source_mappings`, right after
+the apply): moto's SendMessage, to a queue with an enabled mapping, receives the message itself and
+tries to run the function in Docker, which is not here (the message is made visible again with a
+receive counted, and "error running docker" is written to the function's log group). Disabled in the
+emulator, the mapping no longer does that, and the harness takes the Lambda service's role for it.
+
+`tag_change_event` builds the "Tag Change on Resource" event EventBridge emits when tags change,
+`scheduled_event` the "Scheduled Event" of a schedule rule.
 """
 
 from __future__ import annotations
@@ -145,9 +160,12 @@ class Rule:
     event_bus_name: str
     state: str
     event_pattern: str | None
+    schedule_expression: str | None = None
+    """``rate(...)`` or ``cron(...)`` for a schedule rule (which has no pattern: `deliver_scheduled`)."""
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        """Whether EventBridge would route ``event`` through this rule (enabled, pattern matches)."""
+        """Whether EventBridge would route ``event`` through this rule (enabled, pattern matches). A
+        schedule rule matches no event: EventBridge runs it on its schedule (`deliver_scheduled`)."""
         if self.state != "ENABLED" or not self.event_pattern:
             return False
         return bool(EventPattern.load(self.event_pattern).matches_event(dict(event)))  # type: ignore[arg-type]
@@ -179,19 +197,20 @@ def rules_on_bus(events: EventBridgeClient, bus: str = DEFAULT_BUS) -> list[Rule
         for rule in page.get("Rules", [])
         if "Name" in rule
     ]
-    rules: list[Rule] = []
-    for name in names:
-        described = events.describe_rule(Name=name, EventBusName=bus)
-        rules.append(
-            Rule(
-                name=name,
-                arn=described["Arn"],
-                event_bus_name=described.get("EventBusName", bus),
-                state=described.get("State", "DISABLED"),
-                event_pattern=described.get("EventPattern"),
-            )
-        )
-    return rules
+    return [describe_rule(events, name, bus) for name in names]
+
+
+def describe_rule(events: EventBridgeClient, name: str, bus: str = DEFAULT_BUS) -> Rule:
+    """The rule ``name`` of ``bus``, read back with ``DescribeRule``."""
+    described = events.describe_rule(Name=name, EventBusName=bus)
+    return Rule(
+        name=name,
+        arn=described["Arn"],
+        event_bus_name=described.get("EventBusName", bus),
+        state=described.get("State", "DISABLED"),
+        event_pattern=described.get("EventPattern"),
+        schedule_expression=described.get("ScheduleExpression"),
+    )
 
 
 def matching_rules(
@@ -462,7 +481,8 @@ with open(sys.argv[2], "w", encoding="utf-8") as result_file:
 class Invocation:
     """One run of a function for a delivered event: what Lambda would have reported."""
 
-    route: Route
+    route: Route | None
+    """The rule's target that was invoked (None: an event source mapping invoked it, see `mapping`)."""
     function_name: str
     function_arn: str
     handler: str
@@ -478,6 +498,8 @@ class Invocation:
     imported_from: str | None
     """The file the handler's module was imported from (inside the extracted zip)."""
     seconds: float
+    mapping: EventSourceMapping | None = None
+    """The event source mapping that invoked the function (`pump_queue`), when no rule did."""
 
     @property
     def ok(self) -> bool:
@@ -530,12 +552,31 @@ def invoke(
     local_packages: Iterable[Path] = LOCAL_PACKAGES,
 ) -> Invocation:
     """Run the function ``route`` targets with ``event``, from its deployed code (see the module doc)."""
-    lambda_client = session.client("lambda")
     match = _LAMBDA_ARN.match(route.target_arn)
     if match is None:
         raise DeliveryError(f"target {route.target_id} of {route.rule.name} is not a Lambda function")
+    check_invoke_permission(session.client("lambda"), match["name"], route.rule, match["qualifier"])
+    return run_function(session, route.target_arn, event, route=route, local_packages=local_packages)
+
+
+def run_function(
+    session: boto3.session.Session,
+    function_arn: str,
+    event: Mapping[str, Any],
+    *,
+    route: Route | None = None,
+    mapping: EventSourceMapping | None = None,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> Invocation:
+    """Run the function ``function_arn`` (qualified or not) with ``event`` from its deployed code, as
+    the Lambda service does once the caller may invoke it (`invoke` checks that for a rule's target,
+    `pump_queue` for an event source mapping): the configuration and the code read back from the
+    emulator, the handler in a fresh process (see the module doc)."""
+    lambda_client = session.client("lambda")
+    match = _LAMBDA_ARN.match(function_arn)
+    if match is None:
+        raise DeliveryError(f"{function_arn} is not a Lambda function ARN")
     function = match["name"]
-    check_invoke_permission(lambda_client, function, route.rule, match["qualifier"])
     kwargs = {"Qualifier": match["qualifier"]} if match["qualifier"] else {}
     configuration = lambda_client.get_function_configuration(FunctionName=function, **kwargs)
     if configuration.get("State", "Active") != "Active":
@@ -593,6 +634,7 @@ def invoke(
         log_lines=lines,
         imported_from=imported_from,
         seconds=seconds,
+        mapping=mapping,
     )
 
 
@@ -867,3 +909,457 @@ def deliver(
             else:
                 others.append(route)
     return Delivery(dict(event), tuple(rules), tuple(matched), tuple(invocations), tuple(others))
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedule rules
+# --------------------------------------------------------------------------------------------------
+
+SCHEDULED_EVENT_DETAIL_TYPE: Final = "Scheduled Event"
+_SCHEDULE_EXPRESSION: Final = re.compile(r"^(?:rate|cron)\(.+\)$")
+
+
+def scheduled_event(
+    rule_arn: str,
+    account: str,
+    region: str,
+    *,
+    event_id: str | None = None,
+    time_: datetime | None = None,
+) -> dict[str, Any]:
+    """The "Scheduled Event" EventBridge delivers to a schedule rule's targets (source ``aws.events``,
+    the rule's ARN as the one resource, an empty detail), as in the example event of the EventBridge
+    User Guide and the Lambda Developer Guide for rules that run on a schedule."""
+    when = (time_ or datetime.now(tz=UTC)).astimezone(UTC)
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": SCHEDULED_EVENT_DETAIL_TYPE,
+        "source": "aws.events",
+        "account": account,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def deliver_scheduled(
+    session: boto3.session.Session,
+    rule_name: str,
+    *,
+    event_id: str | None = None,
+    time_: datetime | None = None,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> Delivery:
+    """Run the targets of the schedule rule ``rule_name`` (default bus) once, as EventBridge does when
+    the schedule comes due: the rule and its targets are read back from the emulator, each Lambda
+    target's resource policy must let the rule invoke it (`check_invoke_permission`), and it runs with
+    the rule's `scheduled_event` (account and region of the rule's ARN). A disabled rule runs nothing.
+
+    `DeliveryError` for a rule without a schedule (an event-pattern rule: `deliver`), and for a target
+    that transforms the event (`routes_of`).
+    """
+    events = session.client("events")
+    rule = describe_rule(events, rule_name)
+    if not rule.schedule_expression:
+        raise DeliveryError(
+            f"{rule_name} has no schedule expression: EventBridge never runs it on a schedule"
+        )
+    if not _SCHEDULE_EXPRESSION.match(rule.schedule_expression):
+        raise DeliveryError(
+            f"{rule_name} has a schedule expression EventBridge refuses: {rule.schedule_expression}"
+        )
+    account, region = rule.arn.split(":")[4], rule.arn.split(":")[3]
+    event = scheduled_event(rule.arn, account, region, event_id=event_id, time_=time_)
+    if rule.state != "ENABLED":
+        return Delivery(event, (rule,), (), ())
+    invocations: list[Invocation] = []
+    others: list[Route] = []
+    packages = list(local_packages)
+    for route in routes_of(events, rule):
+        if route.is_lambda:
+            invocations.append(invoke(session, route, event, local_packages=packages))
+        else:
+            others.append(route)
+    return Delivery(event, (rule,), (rule,), tuple(invocations), tuple(others))
+
+
+# --------------------------------------------------------------------------------------------------
+# SQS queues read by an event source mapping
+# --------------------------------------------------------------------------------------------------
+
+SQS_EVENT_SOURCE: Final = "aws:sqs"
+REPORT_BATCH_ITEM_FAILURES: Final = "ReportBatchItemFailures"
+#: the message attributes Lambda passes in a record's ``attributes``, in its order
+SQS_RECORD_ATTRIBUTES: Final = (
+    "ApproximateReceiveCount",
+    "AWSTraceHeader",
+    "SentTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "SenderId",
+    "MessageDeduplicationId",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
+#: what the function's execution role needs so that Lambda can read the queue for it
+SQS_POLLER_ACTIONS: Final = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+#: how many messages one ReceiveMessage call returns at most
+_RECEIVE_LIMIT: Final = 10
+#: the event source mappings this process took over from the emulator: (Lambda endpoint, UUID)
+_TAKEN_OVER: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    """An event source mapping as ``ListEventSourceMappings`` returns it."""
+
+    uuid: str
+    function_arn: str
+    event_source_arn: str
+    state: str
+    batch_size: int
+    function_response_types: tuple[str, ...]
+    maximum_concurrency: int | None
+    maximum_batching_window: int
+    filter_criteria: Any
+    taken_over: bool
+    """Disabled in the emulator by `take_over_event_source_mappings`: `pump_queue` polls for it."""
+
+    @property
+    def reports_batch_item_failures(self) -> bool:
+        return REPORT_BATCH_ITEM_FAILURES in self.function_response_types
+
+
+def _endpoint(lambda_client: LambdaClient) -> str:
+    return str(lambda_client.meta.endpoint_url)
+
+
+def event_source_mappings(session: boto3.session.Session, queue_arn: str) -> list[EventSourceMapping]:
+    """The event source mappings that read ``queue_arn`` (``ListEventSourceMappings``)."""
+    lambda_client = session.client("lambda")
+    endpoint = _endpoint(lambda_client)
+    mappings: list[EventSourceMapping] = []
+    for page in lambda_client.get_paginator("list_event_source_mappings").paginate(EventSourceArn=queue_arn):
+        for found in page.get("EventSourceMappings", []):
+            uuid_ = found.get("UUID", "")
+            mappings.append(
+                EventSourceMapping(
+                    uuid=uuid_,
+                    function_arn=found.get("FunctionArn", ""),
+                    event_source_arn=found.get("EventSourceArn", ""),
+                    state=found.get("State", ""),
+                    batch_size=int(found.get("BatchSize", 10)),
+                    function_response_types=tuple(found.get("FunctionResponseTypes", [])),
+                    maximum_concurrency=found.get("ScalingConfig", {}).get("MaximumConcurrency"),
+                    maximum_batching_window=int(found.get("MaximumBatchingWindowInSeconds", 0)),
+                    filter_criteria=found.get("FilterCriteria") or None,
+                    taken_over=(endpoint, uuid_) in _TAKEN_OVER,
+                )
+            )
+    return mappings
+
+
+def take_over_event_source_mappings(
+    session: boto3.session.Session, queue_arn: str
+) -> list[EventSourceMapping]:
+    """Disable, in the emulator, the enabled event source mappings of ``queue_arn``, so that `pump_queue`
+    does what the Lambda service does for them; the mappings as they were (enabled).
+
+    Why: moto's SendMessage, to a queue with an enabled mapping, receives the new message itself (its
+    receive count is then 1), tries to run the function in Docker (which is not here: it writes "error
+    running docker" to the function's log group) and makes the message visible again. Each message the
+    function sends would have a receive the Lambda service never made, and reach the dead-letter queue a
+    receive early. Call this right after the apply, before anything is sent to the queue. The
+    Terraform state still says ``enabled``: a plan of the configuration would show the difference.
+    """
+    lambda_client = session.client("lambda")
+    endpoint = _endpoint(lambda_client)
+    taken: list[EventSourceMapping] = []
+    for mapping in event_source_mappings(session, queue_arn):
+        if mapping.state == "Enabled":
+            lambda_client.update_event_source_mapping(UUID=mapping.uuid, Enabled=False)
+        elif not mapping.taken_over:
+            continue  # disabled by its owner: the Lambda service does not poll it
+        _TAKEN_OVER.add((endpoint, mapping.uuid))
+        taken.append(mapping)
+    return taken
+
+
+def check_poller_permissions(
+    session: boto3.session.Session, mapping: EventSourceMapping, queue_arn: str, kms_key: str | None
+) -> dict[str, str]:
+    """The Sid of the statement of the function's execution role that allows each action Lambda needs
+    to read ``queue_arn`` for ``mapping`` (`SQS_POLLER_ACTIONS`, and ``kms:Decrypt`` on the queue's
+    customer managed key ``kms_key``); `DeliveryError` when one is missing or denied.
+
+    The Lambda service polls with the function's role: a role that may not receive and delete the
+    queue's messages never gets them. Only the role's identity policies are read (a statement with a
+    condition is not taken to allow anything); a key policy is not evaluated.
+    """
+    lambda_client = session.client("lambda")
+    role_arn = lambda_client.get_function_configuration(FunctionName=mapping.function_arn)["Role"]
+    role = _ROLE_ARN.match(role_arn)
+    if role is None:
+        raise DeliveryError(f"the execution role {role_arn} of {mapping.function_arn} is not a role ARN")
+    statements = [
+        s
+        for document in _role_policies(session.client("iam"), role["name"])
+        for s in document.get("Statement", [])
+    ]
+    needed = [(action, queue_arn) for action in SQS_POLLER_ACTIONS]
+    if kms_key is not None:
+        key_arn = session.client("kms").describe_key(KeyId=kms_key)["KeyMetadata"]["Arn"]
+        needed.append(("kms:Decrypt", key_arn))
+    granted: dict[str, str] = {}
+    for action, resource in needed:
+        if any(s.get("Effect") == "Deny" and _allows(s, action, resource) for s in statements):
+            raise DeliveryError(f"a policy of {role_arn} denies {action} on {resource}")
+        allowing = [
+            s
+            for s in statements
+            if s.get("Effect") == "Allow" and not s.get("Condition") and _allows(s, action, resource)
+        ]
+        if not allowing:
+            raise DeliveryError(
+                f"the execution role {role_arn} may not {action} on {resource}: Lambda cannot read the "
+                f"queue for {mapping.function_arn}"
+            )
+        granted[action] = str(allowing[0].get("Sid", ""))
+    return granted
+
+
+def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """The record of one received message in the event Lambda sends the function (its documented SQS
+    event shape: messageId, receiptHandle, body, attributes, messageAttributes, md5OfBody, eventSource,
+    eventSourceARN, awsRegion)."""
+    received = message.get("Attributes", {})
+    attributes = {name: received[name] for name in SQS_RECORD_ATTRIBUTES if name in received}
+    message_attributes: dict[str, Any] = {}
+    for name, value in message.get("MessageAttributes", {}).items():
+        converted: dict[str, Any] = {}
+        if "StringValue" in value:
+            converted["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            converted["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+        converted["stringListValues"] = list(value.get("StringListValues", []))
+        converted["binaryListValues"] = [
+            base64.b64encode(item).decode("ascii") for item in value.get("BinaryListValues", [])
+        ]
+        converted["dataType"] = value.get("DataType", "String")
+        message_attributes[name] = converted
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update(
+        {"eventSource": SQS_EVENT_SOURCE, "eventSourceARN": queue_arn, "awsRegion": queue_arn.split(":")[3]}
+    )
+    return record
+
+
+def batch_failures(
+    mapping: EventSourceMapping, invocation: Invocation, message_ids: Sequence[str]
+) -> tuple[tuple[str, ...], str]:
+    """The messages of a batch Lambda leaves in the queue after ``invocation``, and why.
+
+    As the Lambda Developer Guide describes an SQS event source: a failed invocation fails the whole
+    batch. With ``ReportBatchItemFailures``, the response's ``batchItemFailures`` names the failed
+    messages: a null or empty response or list is a complete success; an invalid response, an item
+    without ``itemIdentifier`` (or with an empty or null one, or one that names no message of the batch)
+    fails the whole batch. Without it, the response is not read: a returning invocation is a success.
+    """
+    everything = tuple(message_ids)
+    if not invocation.ok:
+        return everything, f"the invocation failed ({invocation.function_error}): the whole batch"
+    if not mapping.reports_batch_item_failures:
+        return (), "the invocation returned (the response is not read without ReportBatchItemFailures)"
+    failed, why = _reported_failures(invocation.payload, everything)
+    return (everything if failed is None else failed), why
+
+
+def _reported_failures(payload: Any, batch: tuple[str, ...]) -> tuple[tuple[str, ...] | None, str]:
+    """The failed messages a partial batch response names (None: the whole batch failed), and why."""
+    failures = payload.get("batchItemFailures") if isinstance(payload, dict) else payload
+    if payload is not None and not isinstance(payload, dict):
+        return None, f"an invalid response ({type(payload).__name__}): the whole batch"
+    if not failures:
+        return (), "a null or empty response or batchItemFailures: a complete success"
+    if not isinstance(failures, list):
+        return None, "batchItemFailures is not a list: the whole batch"
+    failed: list[str] = []
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in batch:
+            return None, f"an invalid batch item failure ({item!r}): the whole batch"
+        if identifier not in failed:
+            failed.append(identifier)
+    return tuple(failed), "batchItemFailures"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One invocation of a queue's function for a batch of messages, and what became of them."""
+
+    mapping: EventSourceMapping
+    message_ids: tuple[str, ...]
+    receive_counts: tuple[int, ...]
+    """Each message's ApproximateReceiveCount in the event (1: its first delivery)."""
+    invocation: Invocation
+    deleted: tuple[str, ...]
+    failed: tuple[str, ...]
+    """Left in the queue: received again once their visibility timeout has passed."""
+    outcome: str
+    """How the response was read (`batch_failures`)."""
+
+
+@dataclass(frozen=True)
+class Pump:
+    """What `pump_queue` did: each batch, and what is left in the queue."""
+
+    queue_url: str
+    queue_arn: str
+    mappings: tuple[EventSourceMapping, ...]
+    batches: tuple[Batch, ...]
+    visible: int
+    """Messages left that a receive would return now."""
+    in_flight: int
+    """Messages left whose visibility timeout has not passed (failed ones, unless made visible)."""
+    bounded: bool
+    """Stopped at ``max_invocations`` with messages still to receive."""
+
+    @property
+    def invocations(self) -> list[Invocation]:
+        return [batch.invocation for batch in self.batches]
+
+    @property
+    def results(self) -> list[Any]:
+        return [batch.invocation.payload for batch in self.batches]
+
+    @property
+    def drained(self) -> bool:
+        """Nothing is left in the queue: each message was deleted, or moved to a dead-letter queue."""
+        return self.visible == 0 and self.in_flight == 0
+
+
+def pump_queue(
+    session: boto3.session.Session,
+    queue_url: str,
+    *,
+    max_invocations: int = 50,
+    redeliver_failures: bool = False,
+    local_packages: Iterable[Path] = LOCAL_PACKAGES,
+) -> Pump:
+    """Do for ``queue_url`` what the Lambda service does for the event source mappings that read it.
+
+    The mappings are read back (``ListEventSourceMappings`` of the queue's ARN: function, batch size,
+    function response types); each must be one `take_over_event_source_mappings` took over (an enabled
+    one means moto's own poller is at work: `DeliveryError`, see there), with no filter criteria (not
+    emulated), and the function's role must let Lambda read the queue (`check_poller_permissions`).
+    Then, until the queue has nothing to receive or ``max_invocations`` invocations were made:
+    ``ReceiveMessage`` (at most the batch size, 10 a call; the queue's own visibility timeout), the
+    function runs once with the batch as the standard SQS event (`sqs_record`), the messages that
+    succeeded are deleted (``DeleteMessageBatch``) and the failed ones left in the queue
+    (`batch_failures`). What the function sends to the queue meanwhile is received in later rounds.
+
+    A failed message becomes visible again only when its visibility timeout has passed; with
+    ``redeliver_failures`` it is made visible at once (``ChangeMessageVisibility`` 0), standing in for
+    that wait, so that it is received again (its receive count grows, and the queue's redrive policy
+    moves it to the dead-letter queue after ``maxReceiveCount`` receives). The batches run one after
+    the other: a concurrency of 1, within any ``maximum_concurrency``.
+    """
+    sqs = session.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "KmsMasterKeyId"])[
+        "Attributes"
+    ]
+    queue_arn = attributes["QueueArn"]
+    kms_key = attributes.get("KmsMasterKeyId") or None
+    mappings = event_source_mappings(session, queue_arn)
+    for mapping in mappings:
+        if mapping.state == "Enabled":
+            raise DeliveryError(
+                f"the event source mapping {mapping.uuid} of {queue_arn} is enabled in the emulator, whose "
+                "SendMessage then receives each message itself and tries to run the function in Docker: "
+                "take_over_event_source_mappings() right after the apply"
+            )
+    polled = [mapping for mapping in mappings if mapping.taken_over]
+    if not polled:
+        raise DeliveryError(f"no enabled event source mapping reads {queue_arn}: Lambda would invoke nothing")
+    for mapping in polled:
+        if mapping.filter_criteria:
+            raise DeliveryError(f"the event source mapping {mapping.uuid} filters messages: not emulated")
+        check_poller_permissions(session, mapping, queue_arn, kms_key)
+    packages = list(local_packages)
+    batches: list[Batch] = []
+    empty_in_a_row = 0
+    while len(batches) < max_invocations and empty_in_a_row < len(polled):
+        mapping = polled[len(batches) % len(polled)]
+        received = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max(1, min(mapping.batch_size, _RECEIVE_LIMIT)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not received:
+            empty_in_a_row += 1
+            continue
+        empty_in_a_row = 0
+        event = {"Records": [sqs_record(message, queue_arn) for message in received]}
+        invocation = run_function(
+            session, mapping.function_arn, event, mapping=mapping, local_packages=packages
+        )
+        ids = [message["MessageId"] for message in received]
+        failed, outcome = batch_failures(mapping, invocation, ids)
+        handles = {message["MessageId"]: message["ReceiptHandle"] for message in received}
+        deleted = tuple(i for i in ids if i not in failed)
+        if deleted:
+            answer = sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": handles[i]} for n, i in enumerate(deleted)],
+            )
+            if answer.get("Failed"):
+                raise DeliveryError(f"DeleteMessageBatch failed for {answer['Failed']}")
+        if failed and redeliver_failures:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": handles[i], "VisibilityTimeout": 0}
+                    for n, i in enumerate(failed)
+                ],
+            )
+        batches.append(
+            Batch(
+                mapping=mapping,
+                message_ids=tuple(ids),
+                receive_counts=tuple(
+                    int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
+                    for message in received
+                ),
+                invocation=invocation,
+                deleted=deleted,
+                failed=failed,
+                outcome=outcome,
+            )
+        )
+    left = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    visible = int(left.get("ApproximateNumberOfMessages", "0"))
+    return Pump(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        mappings=tuple(polled),
+        batches=tuple(batches),
+        visible=visible,
+        in_flight=int(left.get("ApproximateNumberOfMessagesNotVisible", "0")),
+        bounded=len(batches) >= max_invocations and visible > 0,
+    )
