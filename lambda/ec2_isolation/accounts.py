@@ -28,8 +28,9 @@ from ec2_isolation.log import log
 from ec2_isolation.steps import required_actions
 from ec2_isolation.steps.assume import assume_executor_role
 
-#: services whose clients stay the function's own (see ``AwsClients``), and STS (no further assume)
-CENTRAL_SERVICES = frozenset({"dynamodb", "sns", "events", "sts"})
+#: services whose clients stay the function's own (see ``AwsClients``: the record table, the topic, the
+#: result events and the reconcile queue), and STS (no further assume)
+CENTRAL_SERVICES = frozenset({"dynamodb", "sns", "events", "sqs", "sts"})
 #: STS refuses a session policy longer than this (its packed size is smaller than the text: the text's
 #: length is a safe bound)
 MAX_SESSION_POLICY_CHARS = 2048

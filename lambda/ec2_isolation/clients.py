@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
 #: Standard mode retries throttling (EC2's ``RequestLimitExceeded``, ``Throttling``, ``ThrottlingException``,
@@ -42,7 +43,7 @@ class AwsClients:
 
     The clients of another account or region (``ec2_isolation.accounts``) name the function's own clients
     as ``central``: the record table, the SNS topic and the result events stay there, so ``dynamodb``,
-    ``sns`` and ``events`` are the central ones.
+    ``sns``, ``events`` and ``sqs`` are the central ones.
     """
 
     def __init__(
@@ -121,6 +122,13 @@ class AwsClients:
         if self._central is not None:
             return self._central.events
         return self.session.client("events", config=self._config)
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        """The reconcile queue's client (the queue is the function's own)."""
+        if self._central is not None:
+            return self._central.sqs
+        return self.session.client("sqs", config=self._config)
 
     @cached_property
     def sts(self) -> STSClient:

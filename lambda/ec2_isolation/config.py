@@ -27,6 +27,13 @@ _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ROLE_NAME = re.compile(r"^(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$")
 #: the characters STS accepts in an external id (2 to 1224 of them)
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$")
+#: an SQS queue URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``, or an endpoint's)
+_QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}$")
+_RULE_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:rule/[\w.-]{1,64}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
+#: what CloudWatch accepts as a namespace
+_NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
 AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
 MAX_UNTRACK_WAIT_SECONDS = 300
@@ -107,6 +114,23 @@ class Settings:
     executor_role_name: str = ""
     #: the ExternalId the executor roles' trust policies require ("" sends none)
     executor_external_id: str = ""
+    # ---- the reconciler (docs/reconciler.md): the defaults (a function configured by an older module
+    # version) sweep nothing and ignore API-call events
+    #: the queue the sweeps and their per-instance work go through ("" : no sweeps)
+    reconcile_queue_url: str = ""
+    #: the schedule rules of the frequent sweep and of the full check ("" : off)
+    reconcile_rule_arn: str = ""
+    reconcile_full_rule_arn: str = ""
+    #: "AWS API Call via CloudTrail" events that can undo an isolation reconcile the instance they touch
+    reconcile_on_api_calls: bool = False
+    #: the regions swept in every served account (empty: the function's own region)
+    reconcile_regions: tuple[str, ...] = ()
+    #: the accounts swept besides the function's own (None: ``member_account_ids``)
+    reconcile_account_ids: frozenset[str] | None = None
+    #: the function's own role: its API calls never trigger a reconciliation
+    function_role_arn: str = ""
+    #: the CloudWatch namespace of the function's metrics (Embedded Metric Format log lines)
+    metrics_namespace: str = "EC2Isolation"
 
     def __post_init__(self) -> None:
         if not self.transition_security_group_name:
@@ -115,6 +139,13 @@ class Settings:
             )
         if not self.revocation_policy_prefix:
             object.__setattr__(self, "revocation_policy_prefix", f"{self.managed_tag_value}-revoke-")
+
+    @property
+    def swept_accounts(self) -> frozenset[str]:
+        """The accounts swept besides the function's own."""
+        if self.reconcile_account_ids is None:
+            return self.member_account_ids
+        return self.reconcile_account_ids
 
     @property
     def serves_other_accounts(self) -> bool:
@@ -194,6 +225,18 @@ class Settings:
             organization_id=env.get("ORGANIZATION_ID", "").strip(),
             executor_role_name=env.get("EXECUTOR_ROLE_NAME", "").strip().lstrip("/"),
             executor_external_id=env.get("EXECUTOR_EXTERNAL_ID", ""),
+            reconcile_queue_url=env.get("RECONCILE_QUEUE_URL", "").strip(),
+            reconcile_rule_arn=env.get("RECONCILE_RULE_ARN", "").strip(),
+            reconcile_full_rule_arn=env.get("RECONCILE_FULL_RULE_ARN", "").strip(),
+            reconcile_on_api_calls=_flag(env, "RECONCILE_ON_API_CALLS", default=False),
+            reconcile_regions=_comma_list(env, "RECONCILE_REGIONS"),
+            reconcile_account_ids=(
+                frozenset(_comma_list(env, "RECONCILE_ACCOUNT_IDS"))
+                if "RECONCILE_ACCOUNT_IDS" in env
+                else None
+            ),
+            function_role_arn=env.get("FUNCTION_ROLE_ARN", "").strip(),
+            metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EC2Isolation",
         )
         settings.validate()
         return settings
@@ -254,6 +297,36 @@ class Settings:
                 f'not start with "aws." (reserved for AWS services), not {self.result_event_source!r}'
             )
         self._validate_accounts()
+        self._validate_reconciler()
+
+    def _validate_reconciler(self) -> None:
+        if self.reconcile_queue_url and not _QUEUE_URL.fullmatch(self.reconcile_queue_url):
+            raise ConfigurationError(
+                f"RECONCILE_QUEUE_URL is not an SQS queue URL: {self.reconcile_queue_url!r}"
+            )
+        for name, arn in (
+            ("RECONCILE_RULE_ARN", self.reconcile_rule_arn),
+            ("RECONCILE_FULL_RULE_ARN", self.reconcile_full_rule_arn),
+        ):
+            if arn and not _RULE_ARN.fullmatch(arn):
+                raise ConfigurationError(f"{name} is not an EventBridge rule ARN: {arn!r}")
+            if arn and not self.reconcile_queue_url:
+                raise ConfigurationError(f"{name} is set, but RECONCILE_QUEUE_URL (where sweeps go) is not")
+        invalid = sorted(r for r in self.reconcile_regions if not _REGION.fullmatch(r))
+        if invalid:
+            raise ConfigurationError(f"RECONCILE_REGIONS must be region names, not {invalid}")
+        accounts = sorted(a for a in self.swept_accounts if not _ACCOUNT_ID.fullmatch(a))
+        if accounts:
+            raise ConfigurationError(f"RECONCILE_ACCOUNT_IDS must be 12-digit account ids, not {accounts}")
+        if self.reconcile_account_ids and not self.executor_role_name:
+            raise ConfigurationError("EXECUTOR_ROLE_NAME is needed to sweep RECONCILE_ACCOUNT_IDS accounts")
+        if self.function_role_arn and not _ROLE_ARN.fullmatch(self.function_role_arn):
+            raise ConfigurationError(f"FUNCTION_ROLE_ARN is not an IAM role ARN: {self.function_role_arn!r}")
+        if not _NAMESPACE.fullmatch(self.metrics_namespace) or self.metrics_namespace.startswith("AWS/"):
+            raise ConfigurationError(
+                "METRICS_NAMESPACE must be 1 to 255 characters of letters, digits and . - _ / # : and must "
+                f'not start with "AWS/", not {self.metrics_namespace!r}'
+            )
 
     def _validate_accounts(self) -> None:
         invalid = sorted(a for a in self.member_account_ids if not _ACCOUNT_ID.fullmatch(a))
@@ -296,6 +369,10 @@ def _string_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ConfigurationError(f"{name} must be a JSON list of strings")
     return tuple(values)
+
+
+def _comma_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -38,6 +38,12 @@ class ForeignSecurityGroup(IsolationError):
     """A security group with the isolation group's name exists but is not managed by this module."""
 
 
+class NeedsDecision(IsolationError):
+    """A step found something that a retry cannot fix and that a person must decide (a profile set by hand
+    on an isolated instance, which the release leaves as it is): the reconciler reports it once and does
+    not retry it on every sweep."""
+
+
 class ProfileVerificationFailed(IsolationError):
     """After the swap, EC2 does not report the isolation instance profile on the instance."""
 

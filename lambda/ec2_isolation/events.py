@@ -42,6 +42,8 @@ DETAIL_TYPES = {
 }
 #: the trigger kinds, as the results and the record's attempts name them
 TAG_TRIGGER, GUARDDUTY_TRIGGER, SECURITY_HUB_TRIGGER = "tag", "guardduty", "securityhub"
+#: the reconciler: a sweep, or an API call that can undo an isolation (docs/reconciler.md)
+RECONCILE_TRIGGER = "reconcile"
 #: the ASFF resource type of an EC2 instance (its resource Id is the instance ARN)
 ASFF_INSTANCE = "AwsEc2Instance"
 _INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$", re.ASCII)

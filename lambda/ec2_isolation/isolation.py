@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ec2_isolation.concurrent import in_parallel
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, InstanceNotFound, IsolationError
-from ec2_isolation.events import TAG_TRIGGER
+from ec2_isolation.events import RECONCILE_TRIGGER, TAG_TRIGGER
 from ec2_isolation.log import log
 from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
@@ -114,11 +114,16 @@ def isolate_instance(
     monotonic: Callable[[], float] = time.monotonic,
     trigger: Mapping[str, Any] | None = None,
     record_key: str | None = None,
+    attempt_action: str = "isolate",
+    credentials_cutoff: datetime | None = None,
 ) -> dict[str, Any]:
     """Contain ``instance_id`` and return what was done (see the module docstring for the order).
 
     ``trigger`` says what asked for it (the record's attempt keeps it); none is the analyst's tag.
-    ``record_key`` is the instance's key in the record table (by default its id).
+    ``record_key`` is the instance's key in the record table (by default its id). The reconciler's repair
+    of a drifted isolation runs the same steps (each changes only what is not as it should be) with
+    ``attempt_action`` ``drift``, and, when the original profile was back on the instance, a
+    ``credentials_cutoff`` of now: the credentials it was given meanwhile are revoked too.
     """
     key = record_key or instance_id
     instance = describe_instance(clients.ec2, instance_id)
@@ -129,7 +134,8 @@ def isolate_instance(
     vpc_id = instance.get("VpcId")
     if not vpc_id:
         raise IsolationError(f"{instance_id} is not in a VPC; this module only isolates VPC instances")
-    by_tag = trigger is None or trigger.get("type") == TAG_TRIGGER
+    # the reconciler acts on what the tag says, like a tag event
+    by_tag = trigger is None or trigger.get("type") in (TAG_TRIGGER, RECONCILE_TRIGGER)
     tag_value = instance_tags(instance).get(settings.isolation_tag_key)
     # Only a tag request can be superseded by a later tag: a finding isolates whatever the tag says (the
     # tag of an instance released earlier still says release).
@@ -168,22 +174,23 @@ def isolate_instance(
             "reason": f"event {lock.held_by} is isolating this instance",
         }
     isolation = _Isolation(clients, settings, prior=lock.prior, **isolation_args)
+    isolation.credentials_cutoff = credentials_cutoff
+    finish = partial(
+        _finish_record,
+        clients,
+        settings,
+        instance_id=key,
+        event_id=event_id,
+        now=now,
+        trigger=trigger,
+        action=attempt_action,
+    )
     try:
         result = isolation.run(sleep, monotonic)
     except InstanceIsolationFailed as failed:
-        _finish_record(
-            clients,
-            settings,
-            instance_id=key,
-            event_id=event_id,
-            result=failed.result,
-            now=now,
-            trigger=trigger,
-        )
+        finish(result=failed.result)
         raise
-    _finish_record(
-        clients, settings, instance_id=key, event_id=event_id, result=result, now=now, trigger=trigger
-    )
+    finish(result=result)
     return result
 
 
@@ -283,6 +290,7 @@ def _finish_record(
     result: dict[str, Any],
     now: Callable[[], datetime],
     trigger: Mapping[str, Any] | None,
+    action: str = "isolate",
 ) -> None:
     try:
         finish_isolation(
@@ -293,6 +301,7 @@ def _finish_record(
             result=result,
             now=now(),
             trigger=trigger,
+            action=action,
         )
     except Exception:
         # Nothing is lost: the attempt's outcome is logged in full before the invocation fails.
@@ -345,6 +354,8 @@ class _Isolation:
         self.original_groups: dict[str, list[str]] = {}
         #: the wait between bounded retries (eventual consistency) and before the cut; tests pass their own
         self.sleep: Callable[[float], None] = time.sleep
+        #: the revocation's cut-off when it must be later than the isolation (a drift repair)
+        self.credentials_cutoff: datetime | None = None
 
     @property
     def record(self) -> Outcome:
@@ -617,6 +628,8 @@ class _Isolation:
             return
         isolated_at = self.tags.get(self.settings.tag("IsolatedAt"))
         issued_before = datetime.fromisoformat(isolated_at) if isolated_at else self.isolated_at
+        if self.credentials_cutoff is not None and self.credentials_cutoff > issued_before:
+            issued_before = self.credentials_cutoff
         policy_name = f"{self.settings.revocation_policy_prefix}{self.instance_id}"
         outcome = record.run(
             "credential_revocation",

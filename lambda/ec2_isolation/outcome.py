@@ -6,7 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ec2_isolation.errors import ForeignSecurityGroup, NeedsDecision
 from ec2_isolation.log import log
+
+#: failures that a retry cannot fix: a person decides (the reconciler does not retry them every sweep)
+NEEDS_A_PERSON = (NeedsDecision, ForeignSecurityGroup)
 
 T = TypeVar("T")
 
@@ -28,6 +32,8 @@ class Outcome:
             log(logging.ERROR, f"{step} step failed", step=step, exc_info=True)
             self.failures[step] = f"{type(exc).__name__}: {exc}"
             self.steps[step] = "failed"
+            if isinstance(exc, NEEDS_A_PERSON):
+                self.data.setdefault("needs_decision", {})[step] = str(exc)
             return None
         self.steps.setdefault(step, "ok")
         return result

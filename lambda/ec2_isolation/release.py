@@ -20,7 +20,7 @@ fails the others still run, the status tags are not written, and the invocation 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +60,12 @@ def release_instance(
     event_id: str,
     now: Callable[[], datetime],
     record_key: str | None = None,
+    trigger: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Restore ``instance_id`` to its recorded prior state and return what was done.
 
-    ``record_key`` is the instance's key in the record table (by default its id)."""
+    ``record_key`` is the instance's key in the record table (by default its id); ``trigger`` says what
+    asked for it when it was not the analyst's tag event (the reconciler's catch-up of a lost release)."""
     key = record_key or instance_id
     instance = describe_instance(clients.ec2, instance_id)
     state = instance.get("State", {}).get("Name", "unknown")
@@ -72,10 +74,10 @@ def release_instance(
     if state in GONE_STATES:
         log(logging.WARNING, "instance is shutting down or terminated; nothing to release", state=state)
         return {**outcome.result("skipped"), "reason": f"instance is {state}"}
-    trigger = instance_tags(instance).get(settings.isolation_tag_key)
-    if trigger != settings.release_tag_value:
+    tag_value = instance_tags(instance).get(settings.isolation_tag_key)
+    if tag_value != settings.release_tag_value:
         # The analyst changed the tag again since this event (to isolate, say): the newer request wins.
-        reason = f"superseded: the {settings.isolation_tag_key} tag is now {trigger!r}"
+        reason = f"superseded: the {settings.isolation_tag_key} tag is now {tag_value!r}"
         log(logging.WARNING, "release request superseded", reason=reason)
         return {**outcome.result("skipped"), "reason": reason}
     if settings.dry_run:
@@ -96,6 +98,7 @@ def release_instance(
         record = lock.record
     release = _Release(clients, settings, instance, record, outcome, event_id=event_id, now=now)
     release.record_key = key
+    release.trigger = trigger
     try:
         result = release.run()
     except InstanceIsolationFailed as failed:
@@ -133,6 +136,8 @@ class _Release:
         self.instance, self.instance_id = instance, instance["InstanceId"]
         #: the record table's key (the instance id, or account:region:id elsewhere)
         self.record_key: str = self.instance_id
+        #: what asked for the release, when not the tag event (kept in the record's attempt)
+        self.trigger: Mapping[str, Any] | None = None
         self.record, self.prior = record, record["prior"]
         self.outcome, self.event_id, self.now = outcome, event_id, now
         self.dry_run = settings.dry_run
@@ -246,4 +251,5 @@ class _Release:
             event_id=self.event_id,
             result=result,
             now=self.now(),
+            trigger=self.trigger,
         )

@@ -300,7 +300,9 @@ class TestSessionPolicy:
         assert len(policy) <= MAX_SESSION_POLICY_CHARS
         (statement,) = json.loads(policy)["Statement"]
         assert statement == {"Effect": "Allow", "Action": member_actions(), "Resource": "*"}
-        central = {a for a in required_actions() if a.split(":")[0] in {"dynamodb", "sns", "events", "sts"}}
+        central = {
+            a for a in required_actions() if a.split(":")[0] in {"dynamodb", "sns", "events", "sqs", "sts"}
+        }
         assert set(statement["Action"]) == required_actions() - central
         assert (
             "sts:AssumeRole" in required_actions()

@@ -443,6 +443,10 @@ class TestTheResultEvent:
             "released",
             "already_released",
             "not_isolated",
+            # the reconciler's reports
+            "needs_attention",
+            "group_resealed",
+            "record_closed",
         }
         with pytest.raises(ValueError, match="no result event is defined for the status 'exploded'"):
             result_event("isolate", "evt", {"instance_id": INSTANCE, "status": "exploded"}, ARN, False)

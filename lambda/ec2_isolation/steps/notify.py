@@ -46,6 +46,21 @@ COMPLETED = "EC2 Isolation Completed"
 FAILED = "EC2 Isolation Failed"
 RELEASED = "EC2 Isolation Released"
 DRY_RUN = "EC2 Isolation Dry Run"
+# the reconciler's outcomes (docs/reconciler.md)
+CAUGHT_UP = "EC2 Isolation Caught Up"
+DRIFT_REPAIRED = "EC2 Isolation Drift Repaired"
+NEEDS_ATTENTION = "EC2 Isolation Needs Attention"
+GROUP_RESEALED = "EC2 Isolation Group Resealed"
+RECORD_CLOSED = "EC2 Isolation Record Closed"
+#: a reconciler result's ``reconcile`` kind -> the detail-type of its result event (a failure stays
+#: "EC2 Isolation Failed", a dry run "EC2 Isolation Dry Run")
+RECONCILE_DETAIL_TYPES: Mapping[str, str] = {
+    "caught_up": CAUGHT_UP,
+    "drift_repaired": DRIFT_REPAIRED,
+    "needs_attention": NEEDS_ATTENTION,
+    "group_resealed": GROUP_RESEALED,
+    "record_closed": RECORD_CLOSED,
+}
 
 #: status -> detail-type of its result event; None: a no-op that puts no result event
 DETAIL_TYPES: Mapping[str, str | None] = {
@@ -58,6 +73,10 @@ DETAIL_TYPES: Mapping[str, str | None] = {
     "skipped": None,
     "in_progress": None,
     "not_isolated": None,
+    # the reconciler's reports that are not an isolation or a release of their own
+    "needs_attention": NEEDS_ATTENTION,
+    "group_resealed": GROUP_RESEALED,
+    "record_closed": RECORD_CLOSED,
 }
 
 #: SNS limits: a subject of 100 ASCII characters without line breaks, a message of 256 KB
@@ -89,7 +108,15 @@ def _headline(action: str, result: Mapping[str, Any], dry_run: bool) -> str:
         "skipped": f"{instance} not isolated: {reason or 'nothing to contain'}",
         "in_progress": f"{instance} {noun} already in progress in another invocation",
         "not_isolated": f"{instance} release: the instance is not isolated, nothing to do",
+        "needs_attention": f"{instance} needs attention: {reason or 'a person must decide'}",
+        "group_resealed": f"isolation group {instance} had rules: sealed again",
+        "record_closed": f"{instance} terminated: its isolation record is closed",
     }
+    kind = result.get("reconcile")
+    if kind == "caught_up" and status in ("isolated", "released"):
+        return prefix + f"{instance} {status} by the reconciler (its event was lost)"
+    if kind == "drift_repaired" and status == "isolated":
+        return prefix + f"{instance} drifted from its isolation: repaired"
     return prefix + lines.get(status, f"{instance} {noun}: {status}")
 
 
@@ -171,6 +198,9 @@ def result_event(
     detail_type = DETAIL_TYPES[status]
     if detail_type is None:
         return None
+    kind = str(result.get("reconcile", ""))
+    if kind in RECONCILE_DETAIL_TYPES and detail_type != FAILED:
+        detail_type = RECONCILE_DETAIL_TYPES[kind]
     if dry_run:
         detail_type = DRY_RUN
     core: dict[str, Any] = {

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 ISOLATING, ISOLATED, FAILED = "isolating", "isolated", "failed"
 RELEASING, RELEASED, RELEASE_FAILED = "releasing", "released", "release_failed"
+#: the instance was terminated: the record is closed and no longer checked
+TERMINATED = "terminated"
+#: the records the reconciler checks (a released or terminated record is closed)
+OPEN_STATUSES = (ISOLATING, ISOLATED, FAILED, RELEASING, RELEASE_FAILED)
 #: what a finished cycle keeps in ``history`` when the instance is isolated again
 CYCLE_FIELDS = (
     "isolation_event_id",
@@ -279,28 +283,42 @@ def finish_isolation(
     result: dict[str, Any],
     now: datetime,
     trigger: Mapping[str, Any] | None = None,
+    action: str = "isolate",
 ) -> None:
     """Append this attempt's outcome (steps, changes, failures) and set the status; release the lock.
 
-    ``trigger`` (optional, absent from older records: the tag) says what asked for the isolation."""
-    attempt = _attempt("isolate", event_id, result, now.isoformat(timespec="seconds"))
+    ``trigger`` (optional, absent from older records: the tag) says what asked for the isolation;
+    ``action`` is ``drift`` for the reconciler's repair of an isolated instance whose state drifted."""
+    attempt = _attempt(action, event_id, result, now.isoformat(timespec="seconds"))
     if trigger is not None:
         attempt["trigger"] = dict(trigger)
     status = FAILED if result["status"] == "failed" else ISOLATED
+    keep, clear, values = _needs_decision(result)
     with _still_holding(instance_id, event_id):
         dynamodb.update_item(
             TableName=table,
             Key=_to_item({"instance_id": instance_id}),
             UpdateExpression=(
-                "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt) "
-                "REMOVE lock_event_id, lock_expires_at"
+                "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
+                + keep
+                + " REMOVE lock_event_id, lock_expires_at"
+                + clear
             ),
             ConditionExpression="lock_event_id = :event",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(
-                {":status": status, ":attempt": [attempt], ":empty": [], ":event": event_id}
+                {":status": status, ":attempt": [attempt], ":empty": [], ":event": event_id, **values}
             ),
         )
+
+
+def _needs_decision(result: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The parts of an attempt's update that keep (SET) or clear (REMOVE) ``needs_decision`` on the
+    record: what a person must decide, which the reconciler does not retry on every sweep."""
+    needs = result.get("needs_decision")
+    if needs:
+        return ", needs_decision = :decision", "", {":decision": dict(needs)}
+    return "", ", needs_decision", {}
 
 
 @requires("dynamodb:GetItem")
@@ -366,11 +384,16 @@ def finish_release(
     event_id: str,
     result: dict[str, Any],
     now: datetime,
+    trigger: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append the release attempt; the record says released (and when) or release_failed; unlock."""
+    """Append the release attempt; the record says released (and when) or release_failed; unlock.
+    ``trigger``: what asked for it, when not the analyst's tag event (the reconciler)."""
     finished = now.isoformat(timespec="seconds")
     attempt = _attempt("release", event_id, result, finished)
+    if trigger is not None:
+        attempt["trigger"] = dict(trigger)
     released = result["status"] != "failed"
+    keep, clear, values = _needs_decision(result)
     with _still_holding(instance_id, event_id):
         dynamodb.update_item(
             TableName=table,
@@ -378,7 +401,9 @@ def finish_release(
             UpdateExpression=(
                 "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
                 + (", released_at = :finished" if released else "")
+                + keep
                 + " REMOVE lock_event_id, lock_expires_at"
+                + clear
             ),
             ConditionExpression="lock_event_id = :event",
             ExpressionAttributeNames={"#status": "status"},
@@ -389,6 +414,7 @@ def finish_release(
                     ":empty": [],
                     ":event": event_id,
                     **({":finished": finished} if released else {}),
+                    **values,
                 }
             ),
         )
@@ -425,4 +451,100 @@ def record_dry_run(
         Key=_to_item({"instance_id": f"{DRY_RUN_KEY_PREFIX}{instance_id}"}),
         UpdateExpression="SET runs = list_append(if_not_exists(runs, :empty), :run)",
         ExpressionAttributeValues=_to_item({":run": [run], ":empty": []}),
+    )
+
+
+#: the small attributes the reconciler reads of every open record (never the prior state, nor the trail)
+_OPEN_PROJECTION = {
+    "#k": "instance_id",
+    "#s": "status",
+    "#le": "lock_event_id",
+    "#lx": "lock_expires_at",
+    "#v": "version",
+    "#nd": "needs_decision",
+    "#nt": "notice_tag",
+    "#nn": "notice_decision",
+}
+
+
+@requires("dynamodb:Scan")
+def scan_open_records(dynamodb: DynamoDBClient, table: str) -> tuple[list[dict[str, Any]], int]:
+    """The open records (isolating, isolated, failed, releasing, release_failed), their small attributes
+    only, and the number of Scan pages read: the table is read once per sweep round (by the fan-out),
+    one call per MB of records."""
+    names = dict(_OPEN_PROJECTION)
+    values = {f":s{i}": status for i, status in enumerate(OPEN_STATUSES)}
+    paginator = dynamodb.get_paginator("scan")
+    records: list[dict[str, Any]] = []
+    pages = 0
+    for page in paginator.paginate(
+        TableName=table,
+        ProjectionExpression=", ".join(names),
+        FilterExpression=f"#s IN ({', '.join(values)})",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=_to_item(values),
+    ):
+        pages += 1
+        for item in page.get("Items", []):
+            record = _from_item(item)
+            if not str(record.get("instance_id", "")).startswith(DRY_RUN_KEY_PREFIX):
+                records.append(record)
+    return records, pages
+
+
+@requires("dynamodb:UpdateItem")
+def close_terminated(
+    dynamodb: DynamoDBClient,
+    table: str,
+    *,
+    instance_id: str,
+    version: Any,
+    state: str,
+    now: datetime,
+) -> bool:
+    """Close the record of a terminated instance (status ``terminated``): it is no longer checked. Only
+    while nobody holds it and it is unchanged since it was read (False otherwise: the next sweep sees)."""
+    values = {
+        ":terminated": TERMINATED,
+        ":state": state,
+        ":at": now.isoformat(timespec="seconds"),
+        ":version": version,
+        ":next": int(version) + 1,
+        ":now": int(now.timestamp()),
+    }
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=_to_item({"instance_id": instance_id}),
+            UpdateExpression=(
+                "SET #status = :terminated, closed_at = :at, closed_state = :state, version = :next"
+            ),
+            ConditionExpression=(
+                "version = :version AND (attribute_not_exists(lock_expires_at) OR lock_expires_at < :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(values),
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        return False
+    log(logging.INFO, "closed the record of a terminated instance", table=table, state=state)
+    return True
+
+
+#: what a notice is about: the trigger tag of an isolated instance, or a decision a person must make
+NOTICE_ATTRIBUTES = {"tag": "notice_tag", "decision": "notice_decision"}
+
+
+@requires("dynamodb:UpdateItem")
+def note_notice(dynamodb: DynamoDBClient, table: str, *, instance_id: str, kind: str, marker: str) -> None:
+    """Remember that ``kind`` was reported for ``marker`` (the state reported), so that it is reported
+    once, not on every sweep. Only on an existing record."""
+    dynamodb.update_item(
+        TableName=table,
+        Key=_to_item({"instance_id": instance_id}),
+        UpdateExpression=f"SET {NOTICE_ATTRIBUTES[kind]} = :marker",
+        ConditionExpression="attribute_exists(instance_id)",
+        ExpressionAttributeValues=_to_item({":marker": marker}),
     )

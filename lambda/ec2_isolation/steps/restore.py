@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.config import Settings
-from ec2_isolation.errors import IsolationError, ProfileVerificationFailed
+from ec2_isolation.errors import IsolationError, NeedsDecision, ProfileVerificationFailed
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
 from ec2_isolation.steps.dryrun import maybe
@@ -106,7 +106,7 @@ def restore_instance_profile(
     if arns == wanted:
         return []
     if arns and arns != [isolation_arn]:
-        raise IsolationError(
+        raise NeedsDecision(
             f"{instance_id} has profile {', '.join(arns)}, neither the isolation profile nor the recorded "
             f"{original_arn or 'none'}: it was changed after the isolation and is left as it is"
         )
