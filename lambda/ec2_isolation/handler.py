@@ -9,7 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ec2_isolation import reconcile
 from ec2_isolation.accounts import clients_for, record_key
+from ec2_isolation.apicalls import is_api_call, parse_api_call
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import (
@@ -25,6 +27,7 @@ from ec2_isolation.release import release_instance
 from ec2_isolation.steps.notify import announce
 
 _clients: AwsClients | None = None
+_readers: AwsClients | None = None
 
 
 def get_clients() -> AwsClients:
@@ -33,6 +36,14 @@ def get_clients() -> AwsClients:
     if _clients is None:
         _clients = AwsClients()
     return _clients
+
+
+def get_readers() -> AwsClients:
+    """The reconciler's sweep reads: clients that retry less (a throttled sweep yields to isolations)."""
+    global _readers  # noqa: PLW0603
+    if _readers is None:
+        _readers = AwsClients(config=reconcile.SWEEP_CONFIG)
+    return _readers
 
 
 def utcnow() -> datetime:
@@ -48,7 +59,20 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     function = FunctionIdentity.from_function_arn(getattr(context, "invoked_function_arn", ""))
-    return handle(event, settings=settings, clients=get_clients(), function=function, sleep=pause)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return handle(
+        event,
+        settings=settings,
+        clients=get_clients(),
+        function=function,
+        sleep=pause,
+        readers=get_readers(),
+        remaining_ms=remaining if callable(remaining) else _no_deadline,
+    )
+
+
+def _no_deadline() -> int:
+    return 900_000
 
 
 def handle(
@@ -59,9 +83,28 @@ def handle(
     function: FunctionIdentity,
     now: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
+    readers: AwsClients | None = None,
+    remaining_ms: Callable[[], int] = _no_deadline,
 ) -> dict[str, Any]:
+    if reconcile.is_queue_batch(event):
+        return reconcile.handle_messages(
+            event,
+            clients=clients,
+            reader=readers or clients,
+            settings=settings,
+            function=function,
+            now=now,
+            sleep=sleep,
+            remaining_ms=remaining_ms,
+        )
     event_id = event.get("id") if isinstance(event, dict) else None
     with log_context(event_id=event_id):
+        if reconcile.is_scheduled(event):
+            mode = reconcile.schedule_mode(event, settings, function)
+            return reconcile.start_round(clients, settings, function, event_id=str(event_id), mode=mode)
+        if is_api_call(event):
+            call = parse_api_call(event)
+            return reconcile.on_api_call(clients, settings, function, call, now=now, sleep=sleep)
         try:
             parsed = parse_event(
                 event,

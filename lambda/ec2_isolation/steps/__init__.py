@@ -33,6 +33,7 @@ def required_actions() -> frozenset[str]:
         instance,
         network,
         notify,
+        observe,
         profile,
         record,
         restore,
