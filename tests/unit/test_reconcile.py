@@ -839,3 +839,251 @@ class TestDryRun:
             assert plan is not None and plan["runs"][-1]["plan"]
             # and nothing changed
             assert set(map(tuple, eni_groups(ec2, instance_id).values())) == {(network.app_group_id,)}
+
+
+# ---- an API call that can undo an isolation -------------------------------------------------------------
+
+
+class TestApiCalls:
+    @pytest.mark.parametrize(
+        ("name", "kind"),
+        [
+            ("modify_network_interface_attribute", "interface_ids"),
+            ("attach_network_interface", "instance_ids"),
+            ("modify_instance_attribute_disable_api_termination", "instance_ids"),
+            ("modify_instance_attribute_group_set", "instance_ids"),
+            ("associate_iam_instance_profile", "instance_ids"),
+            ("replace_iam_instance_profile_association", "association_ids"),
+            ("disassociate_iam_instance_profile", "association_ids"),
+            ("authorize_security_group_ingress", "group_ids"),
+            ("authorize_security_group_egress", "group_ids"),
+            ("attach_instances", "instance_ids"),
+            ("exit_standby", "instance_ids"),
+            ("register_targets", "instance_ids"),
+        ],
+    )
+    def test_each_watched_call_names_what_it_touched(self, name: str, kind: str) -> None:
+        from ec2_isolation.apicalls import is_api_call, parse_api_call
+        from tests.fixtures.cloudtrail import (
+            FIXTURE_ASSOCIATION_ID,
+            FIXTURE_GROUP_IDS,
+            FIXTURE_INSTANCE_ID,
+            FIXTURE_INTERFACE_ID,
+            load_api_call,
+        )
+
+        # Given the documented shape of the call's event
+        event = load_api_call(name)
+        # When it is parsed
+        assert is_api_call(event)
+        call = parse_api_call(event)
+        # Then it names what the call touched
+        expected = {
+            "instance_ids": FIXTURE_INSTANCE_ID,
+            "interface_ids": FIXTURE_INTERFACE_ID,
+            "association_ids": FIXTURE_ASSOCIATION_ID,
+            "group_ids": FIXTURE_GROUP_IDS[0],
+        }[kind]
+        assert expected in getattr(call, kind)
+        # and security groups only for the calls that add rules to one
+        assert bool(call.group_ids) == name.startswith("authorize_security_group_")
+
+    def test_an_eni_put_back_by_another_role_is_cut_again_within_the_event(
+        self,
+        reconciler: Reconciler,
+        invoke: Invoke,
+        ec2: Any,
+        launch: Launch,
+        network: Network,
+        isolation_profile_arn: str,
+        rsettings: Settings,
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        # Given an isolated instance whose ENI a pipeline's role moved back to the app group
+        instance_id = launch()
+        isolate(invoke, instance_id, rsettings)
+        (eni,) = eni_groups(ec2, instance_id)
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        event = api_call_event(
+            "modify_network_interface_attribute",
+            network_interface_id=eni,
+            group_ids=[network.app_group_id],
+            issuer_role_arn=f"arn:aws:iam::{ACCOUNT}:role/app-pipeline",
+        )
+        # When the call's event reaches the function
+        summary = reconciler.invoke(event)
+        # Then the instance is isolated again at once, without the queue
+        assert_isolated(ec2, instance_id, network, isolation_profile_arn)
+        assert reconciler.messages() == []
+        drift = record(instance_id)["attempts"][-1]
+        assert drift["action"] == "drift"
+        assert drift["trigger"]["api_call"] == "ModifyNetworkInterfaceAttribute"
+        assert drift["trigger"]["caller"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app-pipeline/")
+        assert drift["trigger"]["seen_at"] == event["detail"]["eventTime"]
+        assert summary["instances"][0]["reconcile"] == "drift_repaired"
+
+    @pytest.mark.parametrize(
+        "issuer",
+        [FUNCTION_ROLE_ARN, "arn:aws:iam::210987654321:role/security/ec2-isolation-executor"],
+        ids=["the-function-role", "an-executor-role"],
+    )
+    def test_a_call_made_by_the_function_itself_never_triggers_it(
+        self,
+        issuer: str,
+        reconciler: Reconciler,
+        invoke: Invoke,
+        ec2: Any,
+        launch: Launch,
+        network: Network,
+        rsettings: Settings,
+        clients: AwsClients,
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        instance_id = launch()
+        isolate(invoke, instance_id, rsettings)
+        (eni,) = eni_groups(ec2, instance_id)
+        reconciler.settings = dataclasses.replace(
+            rsettings, executor_role_name="security/ec2-isolation-executor"
+        )
+        calls = record_calls(clients.ec2, clients.dynamodb)
+        # When the event of the function's own call (the isolation's move of the ENI) arrives
+        event = api_call_event(
+            "modify_network_interface_attribute", network_interface_id=eni, issuer_role_arn=issuer
+        )
+        summary = reconciler.invoke(event)
+        # Then nothing is read and nothing is done: it cannot loop
+        assert "made by this function's own role" in summary["reason"]
+        assert calls.operations() == []
+
+    def test_a_failed_call_or_the_switch_off_is_ignored(
+        self, reconciler: Reconciler, rsettings: Settings, clients: AwsClients
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        calls = record_calls(clients.ec2)
+        failed = api_call_event("modify_network_interface_attribute", error_code="UnauthorizedOperation")
+        assert "the call failed" in reconciler.invoke(failed)["reason"]
+        off = dataclasses.replace(rsettings, reconcile_on_api_calls=False)
+        ok = api_call_event("modify_network_interface_attribute")
+        assert "off" in reconciler.invoke(ok, settings=off)["reason"]
+        assert calls.operations() == []
+
+    def test_a_rule_added_to_the_isolation_group_is_revoked_at_once(
+        self,
+        reconciler: Reconciler,
+        invoke: Invoke,
+        ec2: Any,
+        launch: Launch,
+        network: Network,
+        rsettings: Settings,
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        instance_id = launch()
+        isolate(invoke, instance_id, rsettings)
+        group = isolation_group(ec2, network)
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            ],
+        )
+        summary = reconciler.invoke(api_call_event("authorize_security_group_ingress", group_ids=[group]))
+        assert group_rules(ec2, group) == []
+        assert summary["resealed_groups"] == [
+            {
+                "group_id": group,
+                "revoked": summary["resealed_groups"][0]["revoked"],
+                "exposed_instances": [instance_id],
+            }
+        ]
+        assert summary["resealed_groups"][0]["revoked"]
+
+    def test_termination_protection_turned_off_is_turned_on_again_at_once(
+        self, reconciler: Reconciler, invoke: Invoke, ec2: Any, launch: Launch, rsettings: Settings
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        instance_id = launch()
+        isolate(invoke, instance_id, rsettings)
+        ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": False})
+        reconciler.invoke(
+            api_call_event("modify_instance_attribute_disable_api_termination", instance_id=instance_id)
+        )
+        protection = ec2.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="disableApiTermination"
+        )
+        assert protection["DisableApiTermination"]["Value"] is True
+
+    def test_a_profile_replaced_by_hand_is_swapped_back_from_its_association(
+        self,
+        reconciler: Reconciler,
+        invoke: Invoke,
+        ec2: Any,
+        launch: Launch,
+        isolation_profile_arn: str,
+        app_profile_arn: str,
+        rsettings: Settings,
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        instance_id = launch(profile_arn=app_profile_arn)
+        isolate(invoke, instance_id, rsettings)
+        (association,) = ec2.describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+        )["IamInstanceProfileAssociations"]
+        replaced = ec2.replace_iam_instance_profile_association(
+            IamInstanceProfile={"Arn": app_profile_arn}, AssociationId=association["AssociationId"]
+        )["IamInstanceProfileAssociation"]["AssociationId"]
+        event = api_call_event(
+            "replace_iam_instance_profile_association",
+            association_id=replaced,
+            instance_id=instance_id,
+            instance_profile_arn=app_profile_arn,
+        )
+        reconciler.invoke(event)
+        assert profile_arns(ec2, instance_id) == [isolation_profile_arn]
+
+    def test_a_call_on_an_instance_that_is_not_isolated_changes_nothing(
+        self, reconciler: Reconciler, ec2: Any, launch: Launch, network: Network
+    ) -> None:
+        from tests.fixtures.cloudtrail import api_call_event
+
+        instance_id = launch()
+        summary = reconciler.invoke(api_call_event("register_targets", instance_id=instance_id))
+        assert summary["instances"][0]["status"] == "converged"
+        assert set(map(tuple, eni_groups(ec2, instance_id).values())) == {(network.app_group_id,)}
+
+
+# ---- the responder's view ---------------------------------------------------------------------------------
+
+
+class TestResponderView:
+    def test_status_and_list_show_the_drift_attempt(
+        self,
+        reconciler: Reconciler,
+        invoke: Invoke,
+        ec2: Any,
+        launch: Launch,
+        network: Network,
+        rsettings: Settings,
+        cli: Any,
+    ) -> None:
+        # Given an isolated instance whose drift the reconciler repaired
+        instance_id = launch()
+        isolate(invoke, instance_id, rsettings)
+        (eni,) = eni_groups(ec2, instance_id)
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        reconciler.round()
+        # When the responder asks for its status and the list of records
+        status = cli("status", instance_id, "--table", RECORD_TABLE)
+        listing = cli("list", "--table", RECORD_TABLE)
+        # Then the audit trail shows the drift attempt, what drifted and when it was seen
+        assert status.code == 0, status.err
+        assert "drift  isolated" in status.out
+        assert eni in status.out and "network_interface" in status.out and "seen_at" in status.out
+        # and the list says drift-repaired
+        assert listing.code == 0, listing.err
+        assert any(instance_id in line and "drift-repaired" in line for line in listing.out.splitlines())
