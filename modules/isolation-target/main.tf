@@ -3,7 +3,8 @@
 # own account) and for modules/member (each member account):
 #   - the names and ARNs the function relies on: the isolation role and instance profile
 #     (<path><name>-isolation), the status-tag prefix and the managed-by tag key;
-#   - the event pattern of an analyst's tag change (the central rule's, and each forwarding rule's);
+#   - the event pattern of an analyst's tag change (the central rule's, and each forwarding rule's), and
+#     that of an API call that can undo an isolation (the reconciler's rule, and its forwarding rules);
 #   - the statements each containment step needs (statements.tf), in the account and the regions given:
 #     the central function's role gets them, and so does each member account's executor role;
 #   - the deny-all isolation role and instance profile themselves (./iam), where create_iam is true.
@@ -33,6 +34,41 @@ locals {
       changed-tag-keys = [var.isolation_tag_key]
       tags = {
         (var.isolation_tag_key) = [var.isolation_tag_value, var.release_tag_value]
+      }
+    }
+  }
+
+  # A successful API call that can undo part of an isolation (an ENI's security groups, the instance
+  # profile, a group's rules, an Auto Scaling group or a target group taking the instance back), as
+  # CloudTrail records it ("AWS API Call via CloudTrail": a trail with management events must be on),
+  # made by anyone but the deployment's own roles (excluded_role_arns): an assumed role's session
+  # names its role in sessionIssuer.arn; IAM users and the root user have no sessionIssuer. The
+  # function re-reads the instance and decides; this only keeps its own calls and failed calls out.
+  api_call_event_pattern = {
+    source      = ["aws.ec2", "aws.autoscaling", "aws.elasticloadbalancing"]
+    detail-type = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["ec2.amazonaws.com", "autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]
+      eventName = [
+        "ModifyNetworkInterfaceAttribute",
+        "ModifyInstanceAttribute",
+        "AttachNetworkInterface",
+        "AssociateIamInstanceProfile",
+        "ReplaceIamInstanceProfileAssociation",
+        "DisassociateIamInstanceProfile",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "AttachInstances",
+        "ExitStandby",
+        "RegisterTargets",
+      ]
+      # Only the calls that succeeded.
+      errorCode = [{ exists = false }]
+      userIdentity = {
+        "$or" = [
+          { sessionContext = { sessionIssuer = { arn = [{ anything-but = var.api_call_excluded_role_arns }] } } },
+          { sessionContext = { sessionIssuer = { arn = [{ exists = false }] } } },
+        ]
       }
     }
   }

@@ -3,6 +3,11 @@ output "event_pattern" {
   value       = local.event_pattern
 }
 
+output "api_call_event_pattern" {
+  description = "Event pattern of a successful CloudTrail-recorded API call that can undo part of an isolation, by anyone but api_call_excluded_role_arns: the central reconciler's rule and each forwarding rule of API calls (jsonencode it)."
+  value       = local.api_call_event_pattern
+}
+
 output "step_policy_json" {
   description = "IAM policy (JSON) of the statements the containment steps need, in account_id and regions: the central function's role gets them, and each member account's executor role."
   value       = data.aws_iam_policy_document.steps.json

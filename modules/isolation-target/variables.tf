@@ -56,6 +56,11 @@ variable "own_role_arns" {
   type        = list(string)
 }
 
+variable "api_call_excluded_role_arns" {
+  description = "ARNs of the roles whose API calls api_call_event_pattern leaves out (sessionIssuer.arn, path included): the central function's role and the executor roles it acts through. At least one."
+  type        = list(string)
+}
+
 variable "create_iam" {
   description = "Create the isolation role and instance profile (IAM is global: once per account)."
   type        = bool
