@@ -93,9 +93,10 @@ resource "aws_sqs_queue" "dead_letter" {
 
 data "aws_iam_policy_document" "dead_letter" {
   statement {
-    # The target dead-letter queue of the isolation tag rule: EventBridge sends the events it could
-    # not deliver to the function, for this rule only. The Lambda's on-failure destination needs no
-    # statement here: it sends with the function's role (iam.tf), in the same account.
+    # The target dead-letter queue of the module's rules: EventBridge sends the events it could not
+    # deliver to the function, for these rules only. The Lambda's on-failure destination and the
+    # reconcile queue's redrive need no statement here: the first sends with the function's role
+    # (iam.tf), in the same account, and SQS itself moves what the second redrives.
     sid       = "EventBridgeUndeliveredEvents"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
@@ -109,8 +110,9 @@ data "aws_iam_policy_document" "dead_letter" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      # and the finding triggers' rules, when they are on (triggers.tf)
-      values = concat([local.event_rule_arn], local.trigger_rule_arns)
+      # and the finding triggers' rules, when they are on (triggers.tf), and the reconciler's rules
+      # (reconcile.tf)
+      values = concat([local.event_rule_arn], local.trigger_rule_arns, local.reconcile_rule_arns)
     }
   }
 }

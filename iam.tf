@@ -59,7 +59,8 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
-    # A dead-letter queue encrypted with a customer managed key: SQS uses the key on the sender's behalf.
+    # The dead-letter and reconcile queues encrypted with a customer managed key (the same one): SQS
+    # uses the key on the sender's and the receiver's behalf.
     for_each = local.dead_letter_queue_kms_key_arn == null ? [] : [1]
     content {
       sid       = "EncryptFailedInvocations"
@@ -135,6 +136,40 @@ data "aws_iam_policy_document" "lambda" {
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [local.record_table_arn]
   }
+
+  dynamic "statement" {
+    # The reconciler's sweeps (reconcile.tf, while a schedule is on): they read the open records, and
+    # send their work (one message per account and region, one per instance) to the reconcile queue.
+    for_each = local.reconcile_queue_enabled ? [1] : []
+    content {
+      sid       = "SweepRecords"
+      effect    = "Allow"
+      actions   = ["dynamodb:Scan"]
+      resources = [local.record_table_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.reconcile_queue_enabled ? [1] : []
+    content {
+      sid       = "SendReconcileWork"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [local.reconcile_queue_arn]
+    }
+  }
+
+  dynamic "statement" {
+    # The event source mapping reads the queue with the function's role: it receives each message, and
+    # deletes it once the function has not reported it failed.
+    for_each = local.reconcile_queue_enabled ? [1] : []
+    content {
+      sid       = "PollReconcileQueue"
+      effect    = "Allow"
+      actions   = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      resources = [local.reconcile_queue_arn]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "lambda" {
@@ -174,6 +209,8 @@ module "isolation_target" {
   }
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.lambda_role_arn]
+  # The reconciler's rule leaves the deployment's own calls out (reconcile.tf).
+  api_call_excluded_role_arns = local.api_call_excluded_role_arns
 
   create_iam               = true
   iam_role_path            = var.iam_role_path

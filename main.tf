@@ -122,7 +122,8 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = var.reserved_concurrent_executions
 
   environment {
-    # The finding triggers' filter (triggers.tf) is added only when a trigger is on.
+    # The finding triggers' filter (triggers.tf) is added only when a trigger is on; the reconciler's
+    # settings (reconcile.tf) always.
     variables = merge({
       ISOLATION_TAG_KEY              = var.isolation_tag_key
       ISOLATION_TAG_VALUE            = var.isolation_tag_value
@@ -159,13 +160,23 @@ resource "aws_lambda_function" "this" {
       ORGANIZATION_ID      = var.organization_id == null ? "" : var.organization_id
       EXECUTOR_ROLE_NAME   = "${var.iam_role_path}${local.executor_role_name}"
       EXECUTOR_EXTERNAL_ID = var.executor_external_id == null ? "" : var.executor_external_id
-    }, local.trigger_environment)
+    }, local.trigger_environment, local.reconcile_environment)
   }
 
   lifecycle {
     precondition {
       condition     = !var.untrack_connections || var.lambda_timeout >= var.untrack_wait_seconds + 45
       error_message = "lambda_timeout must be at least untrack_wait_seconds + 45 s: the function waits that long before the network cut."
+    }
+
+    precondition {
+      # The sweeps act in a member account through its executor role, which the function may assume
+      # only in the accounts it serves (organization.tf).
+      condition = (
+        length(local.reconcile_account_ids) == 0 ||
+        (length(var.member_account_ids) > 0 ? length(setsubtract(local.reconcile_account_ids, var.member_account_ids)) == 0 : var.organization_id != null)
+      )
+      error_message = "reconcile_account_ids must be accounts this deployment serves: listed in member_account_ids (or, with only organization_id, accounts of the organization)."
     }
   }
 

@@ -1,8 +1,8 @@
 # ---------------------------------------------------------------------------------------------------
 # Organization layout: this (security) account runs the function; member accounts (modules/member)
-# forward their isolation tag events to this account's default bus, and the function assumes their
-# executor role to isolate there. Nothing here exists while neither member_account_ids nor
-# organization_id is set.
+# forward their isolation tag events (and the API calls the reconciler acts on) to this account's
+# default bus, and the function assumes their executor role to isolate there. Nothing here exists
+# while neither member_account_ids nor organization_id is set.
 #
 #   member account, each region                     security account (this module)
 #   tag change ─▶ forwarding rule ─▶ PutEvents ──▶ default bus (policy below) ─▶ rule ─▶ Lambda
@@ -59,6 +59,44 @@ data "aws_iam_policy_document" "event_bus" {
       test     = "StringEquals"
       variable = "events:detail-type"
       values   = module.isolation_target.event_pattern.detail-type
+    }
+  }
+
+  dynamic "statement" {
+    # The API calls that can undo an isolation (modules/member forward_api_calls), while the reconciler
+    # acts on them: the same principals, only those sources and that detail-type.
+    for_each = var.reconcile_on_api_calls ? [1] : []
+    content {
+      sid       = "MemberAccountsForwardApiCallEvents"
+      effect    = "Allow"
+      actions   = ["events:PutEvents"]
+      resources = [local.default_event_bus_arn]
+
+      principals {
+        type        = "AWS"
+        identifiers = length(var.member_account_ids) > 0 ? [for id in var.member_account_ids : "arn:${local.partition}:iam::${id}:root"] : ["*"]
+      }
+
+      dynamic "condition" {
+        for_each = var.organization_id == null ? [] : [1]
+        content {
+          test     = "StringEquals"
+          variable = "aws:PrincipalOrgID"
+          values   = [var.organization_id]
+        }
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "events:source"
+        values   = module.isolation_target.api_call_event_pattern.source
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "events:detail-type"
+        values   = module.isolation_target.api_call_event_pattern.detail-type
+      }
     }
   }
 }

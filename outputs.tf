@@ -85,7 +85,7 @@ output "result_event_source" {
 }
 
 output "result_event_detail_types" {
-  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
+  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run; the reconciler's caught_up, drift_repaired, needs_attention, group_resealed, record_closed): what an EventBridge rule matches on."
   value       = local.result_event_detail_types
 }
 
@@ -100,13 +100,44 @@ output "dead_letter_queue_url" {
 }
 
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms of the failure path, by kind (errors, throttles, destination_delivery_failures, dead_letters); empty when alarms_enabled is false."
-  value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.alarm_name }
+  description = "Names of the CloudWatch alarms, by kind: the failure path's (errors, throttles, destination_delivery_failures, dead_letters) and the reconciler's (drift_repaired, while it runs); empty when alarms_enabled is false."
+  value = merge(
+    { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.alarm_name },
+    { for alarm in aws_cloudwatch_metric_alarm.drift_repaired : "drift_repaired" => alarm.alarm_name },
+  )
 }
 
 output "alarm_arns" {
-  description = "ARNs of the CloudWatch alarms of the failure path, by kind; empty when alarms_enabled is false."
-  value       = { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn }
+  description = "ARNs of the CloudWatch alarms, by kind (as alarm_names); empty when alarms_enabled is false."
+  value = merge(
+    { for kind, alarm in aws_cloudwatch_metric_alarm.this : kind => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.drift_repaired : "drift_repaired" => alarm.arn },
+  )
+}
+
+output "reconcile_queue_url" {
+  description = "URL of the reconciler's SQS queue (the sweeps' work: one message per account and region, or per instance); null when both reconcile schedules are null."
+  value       = one(aws_sqs_queue.reconcile[*].url)
+}
+
+output "reconcile_queue_arn" {
+  description = "ARN of the reconciler's SQS queue; null when both reconcile schedules are null."
+  value       = one(aws_sqs_queue.reconcile[*].arn)
+}
+
+output "reconcile_rule_arn" {
+  description = "ARN of the EventBridge rule of the reconciler's sweep (reconcile_schedule); null when it is null."
+  value       = try(aws_cloudwatch_event_rule.reconcile["sweep"].arn, null)
+}
+
+output "reconcile_full_rule_arn" {
+  description = "ARN of the EventBridge rule of the reconciler's full sweep (reconcile_full_schedule); null when it is null."
+  value       = try(aws_cloudwatch_event_rule.reconcile["full"].arn, null)
+}
+
+output "api_call_rule_arn" {
+  description = "ARN of the EventBridge rule that reconciles an instance on a CloudTrail-recorded API call that can undo its isolation; null when reconcile_on_api_calls is false."
+  value       = one(aws_cloudwatch_event_rule.api_call[*].arn)
 }
 
 output "analyst_isolate_policy_json" {
@@ -140,7 +171,7 @@ output "executor_role_name" {
 }
 
 output "member_module_inputs" {
-  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, and organization_id."
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, and forward_api_calls (whether the reconciler acts on forwarded API calls)."
   value = {
     central_account_id      = local.account_id
     central_event_bus_arn   = local.default_event_bus_arn
@@ -151,5 +182,6 @@ output "member_module_inputs" {
     isolation_tag_value     = var.isolation_tag_value
     release_tag_value       = var.release_tag_value
     organization_id         = var.organization_id
+    forward_api_calls       = var.reconcile_on_api_calls
   }
 }

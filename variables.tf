@@ -367,7 +367,7 @@ variable "sns_topic_kms_key_arn" {
 }
 
 variable "result_events" {
-  description = "Put a result event on the account's default EventBridge bus after each isolation, release and failure (detail-types \"EC2 Isolation Completed\", \"EC2 Isolation Failed\", \"EC2 Isolation Released\", \"EC2 Isolation Dry Run\"), for other automation to chain on."
+  description = "Put a result event on the account's default EventBridge bus after each isolation, release and failure (detail-types \"EC2 Isolation Completed\", \"EC2 Isolation Failed\", \"EC2 Isolation Released\", \"EC2 Isolation Dry Run\") and each repair or report of the reconciler (\"EC2 Isolation Caught Up\", \"EC2 Isolation Drift Repaired\", \"EC2 Isolation Needs Attention\", \"EC2 Isolation Group Resealed\", \"EC2 Isolation Record Closed\"), for other automation to chain on."
   type        = bool
   default     = true
   nullable    = false
@@ -633,5 +633,104 @@ variable "executor_external_id" {
   validation {
     condition     = var.executor_external_id == null || (length(coalesce(var.executor_external_id, "-")) <= 1224 && can(regex("^[\\w+=,.@:/-]{2,}$", var.executor_external_id)))
     error_message = "The external ID must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Reconciler (reconcile.tf): every tagged instance is kept in the state its tag asks for, on schedules
+# and on the API calls that could undo an isolation.
+# ---------------------------------------------------------------------------------------------------
+
+variable "reconcile_schedule" {
+  description = "Schedule of the reconciler's sweep (an EventBridge rate(...) or cron(...) expression): the function finds the tagged instances that are not (or no longer) in the state their tag asks for, in every swept account and region (reconcile_account_ids, reconcile_regions), and converges them. Null: no sweep."
+  type        = string
+  default     = "rate(5 minutes)"
+  nullable    = true
+
+  validation {
+    # rate(1 minute) is singular, rate(5 minutes) plural (EventBridge refuses the others); cron() has
+    # six fields.
+    condition = var.reconcile_schedule == null || can(regex(
+      "^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(\\S+( \\S+){5}\\))$",
+      coalesce(var.reconcile_schedule, "-"),
+    ))
+    error_message = "The reconcile schedule must be an EventBridge schedule expression: rate(1 minute), rate(5 minutes), rate(2 hours), rate(1 day)... or cron() with six fields, e.g. cron(0/5 * * * ? *); or null for none."
+  }
+}
+
+variable "reconcile_full_schedule" {
+  description = "Schedule of the reconciler's full sweep (rate(...) or cron(...)): as the sweep, and besides it re-checks every isolated instance in full (its groups' rules, its profile) and closes the records of terminated instances. Null: no full sweep."
+  type        = string
+  default     = "rate(1 day)"
+  nullable    = true
+
+  validation {
+    condition = var.reconcile_full_schedule == null || can(regex(
+      "^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(\\S+( \\S+){5}\\))$",
+      coalesce(var.reconcile_full_schedule, "-"),
+    ))
+    error_message = "The full reconcile schedule must be an EventBridge schedule expression: rate(1 minute), rate(5 minutes), rate(2 hours), rate(1 day)... or cron() with six fields, e.g. cron(0 3 * * ? *); or null for none."
+  }
+}
+
+variable "reconcile_maximum_concurrency" {
+  description = "How many reconciler invocations (one account and region, or one instance, each) may run at once: the maximum concurrency of the reconcile queue's event source mapping. Keep it below reserved_concurrent_executions, so that sweeps never take the concurrency isolations need."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.reconcile_maximum_concurrency >= 2 && var.reconcile_maximum_concurrency <= 1000 && floor(var.reconcile_maximum_concurrency) == var.reconcile_maximum_concurrency
+    error_message = "The reconciler's maximum concurrency must be a whole number between 2 and 1000 (what an SQS event source mapping accepts)."
+  }
+}
+
+variable "reconcile_on_api_calls" {
+  description = "Reconcile an instance as soon as CloudTrail records a successful API call that can undo part of its isolation (its ENIs' security groups, its instance profile, an isolation group's rules, an Auto Scaling group or target group taking it back), made by anyone but the function. Needs a CloudTrail trail with management events in each account and region served; member accounts forward these events too (modules/member forward_api_calls)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "reconcile_regions" {
+  description = "Regions the sweeps cover in each swept member account (reconcile_account_ids; the regions of their modules/member deployments). This account is swept in the module's region, where the function's grants are. Null: the module's region."
+  type        = list(string)
+  default     = null
+  nullable    = true
+
+  validation {
+    condition = var.reconcile_regions == null || (
+      length(coalesce(var.reconcile_regions, ["-"])) > 0 &&
+      alltrue([for region in coalesce(var.reconcile_regions, []) : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", region))]) &&
+      length(distinct(coalesce(var.reconcile_regions, []))) == length(coalesce(var.reconcile_regions, []))
+    )
+    error_message = "reconcile_regions must be a non-empty list of distinct region names such as eu-west-1 (or null for the module's region)."
+  }
+}
+
+variable "reconcile_account_ids" {
+  description = "The member accounts the sweeps cover besides this one (through their executor role): each must be one this deployment serves (member_account_ids, or with only organization_id an account of the organization). Null: member_account_ids. Empty: this account only."
+  type        = list(string)
+  default     = null
+  nullable    = true
+
+  validation {
+    condition = var.reconcile_account_ids == null || (
+      alltrue([for id in coalesce(var.reconcile_account_ids, []) : can(regex("^[0-9]{12}$", id))]) &&
+      length(distinct(coalesce(var.reconcile_account_ids, []))) == length(coalesce(var.reconcile_account_ids, []))
+    )
+    error_message = "reconcile_account_ids must be distinct 12-digit account IDs (or null for member_account_ids)."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the function's metrics (DriftRepaired, CaughtUp, Refused, GroupsResealed, RecordsClosed, SweepFailed; dimension FunctionName), written as Embedded Metric Format log lines: no API call, no permission."
+  type        = string
+  default     = "EC2Isolation"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9 ._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "The metrics namespace must be 1 to 255 letters, digits, spaces and . _ / # : - and must not start with \"AWS/\" (reserved)."
   }
 }

@@ -96,4 +96,15 @@ module "ec2_isolation" {
   organization_id      = "o-exampleorg1"
   executor_role_name   = "ir-quarantine-executor"
   executor_external_id = "ir-quarantine-isolation"
+
+  # Reconciler (reconcile.tf): a sweep every 5 minutes and a full one nightly, at most 5 at once, on the
+  # API calls that could undo an isolation too (a CloudTrail trail with management events must be on),
+  # in both member accounts (null: member_account_ids) and two regions.
+  reconcile_schedule            = "rate(5 minutes)"
+  reconcile_full_schedule       = "cron(0 3 * * ? *)"
+  reconcile_maximum_concurrency = 5
+  reconcile_on_api_calls        = true
+  reconcile_regions             = ["eu-west-1", "eu-central-1"]
+  reconcile_account_ids         = null
+  metrics_namespace             = "EC2Isolation"
 }

@@ -79,7 +79,7 @@ output "result_event_source" {
 }
 
 output "result_event_detail_types" {
-  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run): what an EventBridge rule matches on."
+  description = "Detail-types of the result events, by outcome (completed, failed, released, dry_run; the reconciler's caught_up, drift_repaired, needs_attention, group_resealed, record_closed): what an EventBridge rule matches on."
   value       = module.ec2_isolation.result_event_detail_types
 }
 
@@ -94,12 +94,12 @@ output "dead_letter_queue_url" {
 }
 
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms of the failure path, by kind (errors, throttles, destination_delivery_failures, dead_letters); empty when alarms_enabled is false."
+  description = "Names of the CloudWatch alarms, by kind: the failure path's (errors, throttles, destination_delivery_failures, dead_letters) and the reconciler's (drift_repaired, while it runs); empty when alarms_enabled is false."
   value       = module.ec2_isolation.alarm_names
 }
 
 output "alarm_arns" {
-  description = "ARNs of the CloudWatch alarms of the failure path, by kind; empty when alarms_enabled is false."
+  description = "ARNs of the CloudWatch alarms, by kind (as alarm_names); empty when alarms_enabled is false."
   value       = module.ec2_isolation.alarm_arns
 }
 
@@ -129,6 +129,31 @@ output "executor_role_name" {
 }
 
 output "member_module_inputs" {
-  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, and organization_id."
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, and forward_api_calls (whether the reconciler acts on forwarded API calls)."
   value       = module.ec2_isolation.member_module_inputs
+}
+
+output "reconcile_queue_url" {
+  description = "URL of the reconciler's SQS queue (the sweeps' work: one message per account and region, or per instance); null when both reconcile schedules are null."
+  value       = module.ec2_isolation.reconcile_queue_url
+}
+
+output "reconcile_queue_arn" {
+  description = "ARN of the reconciler's SQS queue; null when both reconcile schedules are null."
+  value       = module.ec2_isolation.reconcile_queue_arn
+}
+
+output "reconcile_rule_arn" {
+  description = "ARN of the EventBridge rule of the reconciler's sweep (reconcile_schedule); null when it is null."
+  value       = module.ec2_isolation.reconcile_rule_arn
+}
+
+output "reconcile_full_rule_arn" {
+  description = "ARN of the EventBridge rule of the reconciler's full sweep (reconcile_full_schedule); null when it is null."
+  value       = module.ec2_isolation.reconcile_full_rule_arn
+}
+
+output "api_call_rule_arn" {
+  description = "ARN of the EventBridge rule that reconciles an instance on a CloudTrail-recorded API call that can undo its isolation; null when reconcile_on_api_calls is false."
+  value       = module.ec2_isolation.api_call_rule_arn
 }

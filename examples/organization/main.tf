@@ -134,6 +134,8 @@ module "ec2_isolation" {
   member_account_ids   = values(var.member_account_ids)
   organization_id      = var.organization_id
   executor_external_id = var.executor_external_id
+  # The reconciler sweeps the member accounts in both of their regions.
+  reconcile_regions = var.member_regions
 
   # Applied and destroyed by tests: keep the default (true) for a real deployment.
   record_deletion_protection = false
@@ -153,6 +155,7 @@ module "workloads_a_primary" {
   isolation_tag_key       = local.central.isolation_tag_key
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
+  forward_api_calls       = local.central.forward_api_calls
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -172,6 +175,7 @@ module "workloads_a_secondary" {
   isolation_tag_key       = local.central.isolation_tag_key
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
+  forward_api_calls       = local.central.forward_api_calls
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -192,6 +196,7 @@ module "workloads_b_primary" {
   isolation_tag_key       = local.central.isolation_tag_key
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
+  forward_api_calls       = local.central.forward_api_calls
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -211,6 +216,7 @@ module "workloads_b_secondary" {
   isolation_tag_key       = local.central.isolation_tag_key
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
+  forward_api_calls       = local.central.forward_api_calls
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions

@@ -1,6 +1,7 @@
 # ---------------------------------------------------------------------------------------------------
-# Member account, one region: forwards the isolation tag events to the central (security) account's
-# bus, and (create_iam, once per account) lets the central function act here through the executor role.
+# Member account, one region: forwards the isolation tag events (and, forward_api_calls, the API calls
+# that can undo an isolation, for the central reconciler) to the central (security) account's bus, and
+# (create_iam, once per account) lets the central function act here through the executor role.
 #
 # Naming convention the central function relies on (same name and iam_role_path as the central module):
 #   executor role     arn:<partition>:iam::<member account>:role<path><name>-executor
@@ -30,11 +31,13 @@ locals {
   executor_role_name  = "${var.name}-executor"
   forwarder_role_name = "${var.name}-forwarder"
   rule_name           = "${var.name}-forward-isolation-tag"
+  api_call_rule_name  = "${var.name}-forward-api-calls"
   dead_letter_name    = "${var.name}-forward-dead-letters"
 
   executor_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.executor_role_name}"
   forwarder_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.forwarder_role_name}"
   rule_arn           = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.rule_name}"
+  api_call_rule_arn  = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.api_call_rule_name}"
   dead_letter_arn    = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.dead_letter_name}"
 }
 
@@ -60,6 +63,8 @@ module "isolation_target" {
   steps      = var.isolation_steps
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.executor_role_arn, local.forwarder_role_arn]
+  # The API calls the central function makes here (through the executor role) are not forwarded.
+  api_call_excluded_role_arns = [local.executor_role_arn, var.central_lambda_role_arn]
 
   create_iam               = var.create_iam
   iam_role_path            = var.iam_role_path
@@ -130,6 +135,44 @@ resource "aws_cloudwatch_event_target" "forward" {
   depends_on = [aws_iam_role_policy.forwarder]
 }
 
+# The API calls that can undo an isolation (the central reconciler's pattern, modules/isolation-target),
+# by anyone but the central function: to the same bus, with the same role and dead-letter queue.
+resource "aws_cloudwatch_event_rule" "forward_api_calls" {
+  count = var.forward_api_calls ? 1 : 0
+
+  name          = local.api_call_rule_name
+  description   = "Forwards the API calls that can undo an EC2 isolation (CloudTrail) to the central isolation bus, for its reconciler."
+  event_pattern = jsonencode(module.isolation_target.api_call_event_pattern)
+  tags          = var.tags
+
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.api_call_rule_arn
+      error_message = "The rule ARN ${self.arn} differs from the one the forwarding role and queue trust (${local.api_call_rule_arn})."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "forward_api_calls" {
+  count = var.forward_api_calls ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.forward_api_calls[0].name
+  target_id = "central-isolation-bus"
+  arn       = local.central_event_bus_arn
+  role_arn  = local.forwarder_role_arn
+
+  retry_policy {
+    maximum_retry_attempts       = var.event_target_maximum_retry_attempts
+    maximum_event_age_in_seconds = 86400
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dead_letter.arn
+  }
+
+  depends_on = [aws_iam_role_policy.forwarder]
+}
+
 resource "aws_sqs_queue" "dead_letter" {
   name                      = local.dead_letter_name
   message_retention_seconds = 1209600
@@ -147,7 +190,7 @@ resource "aws_sqs_queue" "dead_letter" {
 
 data "aws_iam_policy_document" "dead_letter" {
   statement {
-    # The events EventBridge could not forward to the central bus, from this rule only.
+    # The events EventBridge could not forward to the central bus, from this module's rules only.
     sid       = "EventBridgeUndeliveredEvents"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
@@ -161,7 +204,7 @@ data "aws_iam_policy_document" "dead_letter" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [local.rule_arn]
+      values   = concat([local.rule_arn], var.forward_api_calls ? [local.api_call_rule_arn] : [])
     }
   }
 }
@@ -187,11 +230,12 @@ data "aws_iam_policy_document" "forwarder_assume_role" {
       values   = [local.account_id]
     }
 
-    # The forwarding rule of any region of this account.
+    # The forwarding rules of any region of this account. Both, whether this region forwards API calls
+    # or not: the role is created in one region and serves the others, which may.
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:events:*:${local.account_id}:rule/${local.rule_name}"]
+      values   = [for name in [local.rule_name, local.api_call_rule_name] : "arn:${local.partition}:events:*:${local.account_id}:rule/${name}"]
     }
   }
 }

@@ -8,6 +8,11 @@ output "forwarding_rule_arn" {
   value       = aws_cloudwatch_event_rule.forward.arn
 }
 
+output "api_call_forwarding_rule_arn" {
+  description = "ARN of the EventBridge rule that forwards this region's API calls that can undo an isolation to the central bus; null when forward_api_calls is false."
+  value       = one(aws_cloudwatch_event_rule.forward_api_calls[*].arn)
+}
+
 output "isolation_instance_profile_arn" {
   description = "ARN of the deny-all instance profile isolated instances of this account get (by convention arn:<partition>:iam::<account>:instance-profile<path><name>-isolation)."
   value       = module.isolation_target.isolation_instance_profile_arn

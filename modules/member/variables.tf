@@ -161,6 +161,13 @@ variable "isolation_steps" {
   }
 }
 
+variable "forward_api_calls" {
+  description = "Also forward to the central bus the successful API calls that can undo an isolation (CloudTrail's \"AWS API Call via CloudTrail\" events: an ENI's security groups, an instance profile, a group's rules, an Auto Scaling group or target group taking an instance back), made by anyone but the central function, for its reconciler (the central module's reconcile_on_api_calls, its member_module_inputs.forward_api_calls). Needs a CloudTrail trail with management events in this account and region."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "event_target_maximum_retry_attempts" {
   description = "How many times EventBridge retries forwarding an event to the central bus before it sends it to the forwarding dead-letter queue."
   type        = number
