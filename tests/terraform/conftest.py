@@ -77,6 +77,14 @@ module "ec2_isolation" {
   alarm_actions                             = ["arn:aws:sns:eu-west-1:123456789012:on-call"]
 
   tag_administrator_arns = ["arn:aws:iam::123456789012:role/ir/*"]
+
+  reconcile_schedule            = "cron(0/10 * * * ? *)"
+  reconcile_full_schedule       = "rate(12 hours)"
+  reconcile_maximum_concurrency = 4
+  reconcile_on_api_calls        = false
+  reconcile_regions             = ["eu-west-1", "eu-central-1"]
+  reconcile_account_ids         = []
+  metrics_namespace             = "IR/Quarantine"
 }
 
 # The module's notification outputs, for the plan tests to read (a plan shows the root's outputs only).
@@ -109,8 +117,8 @@ output "isolation_tag_protection_scp_json" {
 }
 """
 
-# The module with every containment-depth step switched off, no result events, no alarms and no reserved
-# concurrency.
+# The module with every containment-depth step switched off, no result events, no alarms, no reserved
+# concurrency and no reconciler.
 MINIMAL_CONFIG_DIR = Path("examples") / "minimal-inputs-test"
 MINIMAL_INPUTS_TF = """
 provider "aws" {
@@ -131,6 +139,10 @@ module "ec2_isolation" {
 
   reserved_concurrent_executions = null
   alarms_enabled                 = false
+
+  reconcile_schedule      = null
+  reconcile_full_schedule = null
+  reconcile_on_api_calls  = false
 }
 """
 

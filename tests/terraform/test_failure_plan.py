@@ -1,6 +1,6 @@
 """The failure path in the offline plans (failure.tf): what still fails after the retries ends in one
-encrypted, tagged dead-letter queue that only this rule's EventBridge target and the function's role may
-send to; the function's asynchronous retries, EventBridge's target retries, the function's reserved
+encrypted, tagged dead-letter queue that only the module's rules' EventBridge targets and the function's
+role may send to (and the reconcile queue redrives to); the function's asynchronous retries, EventBridge's target retries, the function's reserved
 concurrency, and the alarms that notify the summaries' topic."""
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ def queue_policy(plan: Plan) -> dict[str, Any]:
 def test_the_dead_letter_queue_is_encrypted_kept_14_days_and_tagged(example_plan: Plan) -> None:
     """Given the defaults, then one queue named after the deployment holds the failures for 14 days (the
     longest SQS keeps a message), encrypted with SQS managed keys, with the module's tags."""
-    queues = [address for address in example_plan.resource_changes if "aws_sqs_queue" in address]
+    queues = {address for address in example_plan.resource_changes if "aws_sqs_queue" in address}
     queue = example_plan.after(QUEUE)
 
-    assert queues == [f"module.ec2_isolation.{QUEUE}"]
+    # the other queue is the reconciler's work queue (reconcile.tf), which redrives to this one
+    assert queues == {f"module.ec2_isolation.{QUEUE}", "module.ec2_isolation.aws_sqs_queue.reconcile[0]"}
     assert queue["name"] == "ec2-isolation-dead-letters"
     assert queue["fifo_queue"] is False
     assert queue["message_retention_seconds"] == FOURTEEN_DAYS
@@ -81,9 +82,12 @@ def test_a_given_key_encrypts_the_queue_and_the_role_may_use_it_through_sqs_only
 
 
 def test_only_this_rules_target_may_send_to_the_queue(example_plan: Plan) -> None:
-    """Then the queue policy has one statement: EventBridge may send, for the isolation tag rule only
-    (aws:SourceArn is the rule's ARN, known at plan time and checked against the real one)."""
+    """Then the queue policy has one statement: EventBridge may send, for the isolation tag rule and the
+    reconciler's rules only (aws:SourceArn: their ARNs, known at plan time and checked against the real
+    ones)."""
     (statement,) = queue_policy(example_plan)["Statement"]
+    rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/ec2-isolation-"
+    source_arns = statement["Condition"]["ArnEquals"].pop("aws:SourceArn")
 
     assert statement == {
         "Sid": "EventBridgeUndeliveredEvents",
@@ -91,23 +95,37 @@ def test_only_this_rules_target_may_send_to_the_queue(example_plan: Plan) -> Non
         "Principal": {"Service": "events.amazonaws.com"},
         "Action": "sqs:SendMessage",
         "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT}:ec2-isolation-dead-letters",
-        "Condition": {
-            "ArnEquals": {
-                "aws:SourceArn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/ec2-isolation-on-isolation-tag"
-            }
-        },
+        "Condition": {"ArnEquals": {}},
+    }
+    assert as_set(source_arns) == {
+        f"{rule}on-isolation-tag",
+        f"{rule}reconcile",
+        f"{rule}reconcile-full",
+        f"{rule}on-api-call",
     }
     assert example_plan.after("aws_cloudwatch_event_rule.this")["name"] == "ec2-isolation-on-isolation-tag"
 
 
 def test_the_function_role_may_send_exactly_to_the_queue(example_plan: Plan, minimal_plan: Plan) -> None:
-    """Then the role's only SQS grant is sqs:SendMessage on that queue (the on-failure destination), also
-    with every optional step off, and no KMS grant without a customer managed key."""
+    """Then the role's only grant on that queue is sqs:SendMessage (the on-failure destination), also with
+    every optional step off (its only SQS grant then), and no KMS grant without a customer managed key;
+    the reconciler's SQS grants are on its own queue only."""
+    dead_letters = f"arn:aws:sqs:us-east-1:{ACCOUNT}:ec2-isolation-dead-letters"
+    reconcile = {"SendReconcileWork", "PollReconcileQueue"}
     for plan in (example_plan, minimal_plan):
         statements = statements_by_sid(plan.policy("aws_iam_role_policy.lambda"))
         sqs = [s for s in statements.values() if any(a.startswith("sqs:") for a in as_set(s["Action"]))]
+        on_dead_letters = [s for s in sqs if dead_letters in as_set(s["Resource"])]
 
-        assert sqs == [statements["SendFailedInvocations"]]
+        assert on_dead_letters == [statements["SendFailedInvocations"]]
+        assert {s["Sid"] for s in sqs} - {"SendFailedInvocations"} == (
+            reconcile if plan is example_plan else set()
+        )
+        for sid in reconcile & set(statements):
+            assert as_set(statements[sid]["Resource"]) == {
+                f"arn:aws:sqs:us-east-1:{ACCOUNT}:ec2-isolation-reconcile"
+            }
+        sqs = on_dead_letters
         assert (sqs[0]["Effect"], as_set(sqs[0]["Action"]), as_set(sqs[0]["Resource"])) == (
             "Allow",
             {"sqs:SendMessage"},
@@ -237,8 +255,9 @@ def test_with_a_topic_the_alarms_notify_it_and_the_given_actions(custom_plan: Pl
             {"QueueName": "ir-quarantine-dead-letters"},
         )
     assert "aws_sns_topic.this" in custom_plan.configuration("aws_cloudwatch_metric_alarm.this")["depends_on"]
+    # and the reconciler's drift alarm (reconcile.tf)
     assert custom_plan.data["output_changes"]["alarm_names"]["after"] == {
-        kind: "ir-quarantine-" + kind.replace("_", "-") for kind in ALARM_KINDS
+        kind: "ir-quarantine-" + kind.replace("_", "-") for kind in ALARM_KINDS | {"drift_repaired"}
     }
 
 

@@ -19,6 +19,12 @@ DETAIL_TYPES = {
     "failed": notify.FAILED,
     "released": notify.RELEASED,
     "dry_run": notify.DRY_RUN,
+    # the reconciler's
+    "caught_up": notify.CAUGHT_UP,
+    "drift_repaired": notify.DRIFT_REPAIRED,
+    "needs_attention": notify.NEEDS_ATTENTION,
+    "group_resealed": notify.GROUP_RESEALED,
+    "record_closed": notify.RECORD_CLOSED,
 }
 NOTIFICATION_STATEMENTS = {"PublishSummaries", "EncryptSummaries", "PutResultEvents"}
 
@@ -103,4 +109,6 @@ def test_the_outputs_name_the_topic_the_source_and_the_handlers_detail_types(cus
     assert outputs["result_event_source"]["after"] == "com.example.ir-quarantine"
     assert outputs["result_event_detail_types"]["after"] == DETAIL_TYPES
     assert outputs["sns_topic_arn"]["after_unknown"] is True  # the created topic's ARN, after apply
-    assert set(notify.DETAIL_TYPES.values()) - {None} == set(DETAIL_TYPES.values())
+    assert (set(notify.DETAIL_TYPES.values()) | set(notify.RECONCILE_DETAIL_TYPES.values())) - {None} == set(
+        DETAIL_TYPES.values()
+    )

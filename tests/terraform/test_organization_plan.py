@@ -57,6 +57,9 @@ MEMBER_REGIONAL = {
     "aws_cloudwatch_event_rule.forward",
     "aws_cloudwatch_event_target.forward",
     "aws_sqs_queue.dead_letter",
+    # the API calls for the central reconciler (forward_api_calls, on by default)
+    "aws_cloudwatch_event_rule.forward_api_calls[0]",
+    "aws_cloudwatch_event_target.forward_api_calls[0]",
 }
 #: statements of the central function's policy that stay with it: the executor does not need them
 CENTRAL_ONLY_ACTIONS = {
@@ -67,6 +70,11 @@ CENTRAL_ONLY_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    # the reconciler's sweeps: the record table and the reconcile queue, in the security account
+    "dynamodb:Scan",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
 }
 
 
@@ -201,10 +209,10 @@ def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan
         queue = after(org_plan, module, "aws_sqs_queue.dead_letter")
         assert queue["sqs_managed_sse_enabled"] is True
         (statement,) = json.loads(queue["policy"])["Statement"]
+        # and the API-call forwarding rule's (forward_api_calls)
+        rules = f"arn:aws:events:{region}:{account}:rule/ec2-isolation-forward-"
         assert statement["Condition"] == {
-            "ArnEquals": {
-                "aws:SourceArn": f"arn:aws:events:{region}:{account}:rule/ec2-isolation-forward-isolation-tag"
-            }
+            "ArnEquals": {"aws:SourceArn": [f"{rules}isolation-tag", f"{rules}api-calls"]}
         }
     for module, account in IAM_MEMBERS.items():
         (grant,) = policy(org_plan, module, "aws_iam_role_policy.forwarder[0]")["Statement"]
@@ -215,6 +223,7 @@ def test_targets_forward_to_the_central_bus_with_a_put_events_only_role(org_plan
         )
         (trust,) = policy(org_plan, module, "aws_iam_role.forwarder[0]", "assume_role_policy")["Statement"]
         assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+        assert set(trust["Condition"]) == {"StringEquals", "ArnLike"}
         assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
 
 
@@ -299,7 +308,8 @@ def test_bus_policy_accepts_only_the_member_accounts_of_the_organization(org_pla
     nothing else."""
     bus = after(org_plan, "ec2_isolation", "aws_cloudwatch_event_bus_policy.organization[0]")
     assert bus["event_bus_name"] == "default"
-    (statement,) = json.loads(bus["policy"])["Statement"]
+    # the second statement accepts the API calls the reconciler acts on (test_reconcile_plan.py)
+    statement = statements_by_sid(json.loads(bus["policy"]))["MemberAccountsForwardIsolationTagEvents"]
     assert statement["Action"] == "events:PutEvents"
     assert statement["Resource"] == CENTRAL_BUS
     assert as_set(statement["Principal"]["AWS"]) == {

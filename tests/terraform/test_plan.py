@@ -45,6 +45,22 @@ EXPECTED_RESOURCES = {
     'aws_cloudwatch_metric_alarm.this["throttles"]',
     'aws_cloudwatch_metric_alarm.this["destination_delivery_failures"]',
     'aws_cloudwatch_metric_alarm.this["dead_letters"]',
+    # the reconciler (reconcile.tf): both schedules, the queue, the API-call rule, the drift alarm
+    *(
+        f'{kind}["{mode}"]'
+        for mode in ("sweep", "full")
+        for kind in (
+            "aws_cloudwatch_event_rule.reconcile",
+            "aws_cloudwatch_event_target.reconcile",
+            "aws_lambda_permission.reconcile",
+        )
+    ),
+    "aws_sqs_queue.reconcile[0]",
+    "aws_lambda_event_source_mapping.reconcile[0]",
+    "aws_cloudwatch_event_rule.api_call[0]",
+    "aws_cloudwatch_event_target.api_call[0]",
+    "aws_lambda_permission.api_call[0]",
+    "aws_cloudwatch_metric_alarm.drift_repaired[0]",
 }
 TAGGABLE_RESOURCES = {
     "aws_cloudwatch_event_rule.this",
@@ -59,6 +75,12 @@ TAGGABLE_RESOURCES = {
     'aws_cloudwatch_metric_alarm.this["throttles"]',
     'aws_cloudwatch_metric_alarm.this["destination_delivery_failures"]',
     'aws_cloudwatch_metric_alarm.this["dead_letters"]',
+    'aws_cloudwatch_event_rule.reconcile["sweep"]',
+    'aws_cloudwatch_event_rule.reconcile["full"]',
+    "aws_sqs_queue.reconcile[0]",
+    "aws_lambda_event_source_mapping.reconcile[0]",
+    "aws_cloudwatch_event_rule.api_call[0]",
+    "aws_cloudwatch_metric_alarm.drift_repaired[0]",
 }
 EXPECTED_OUTPUTS = {
     "lambda_function_arn",
@@ -212,6 +234,14 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "ORGANIZATION_ID": "",
         "EXECUTOR_ROLE_NAME": "/ec2-isolation-executor",
         "EXECUTOR_EXTERNAL_ID": "",
+        "RECONCILE_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/ec2-isolation-reconcile",
+        "RECONCILE_RULE_ARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ec2-isolation-reconcile",
+        "RECONCILE_FULL_RULE_ARN": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ec2-isolation-reconcile-full",
+        "RECONCILE_ON_API_CALLS": "true",
+        "RECONCILE_REGIONS": REGION,
+        "RECONCILE_ACCOUNT_IDS": "",
+        "FUNCTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda",
+        "METRICS_NAMESPACE": "EC2Isolation",
     }
 
 
@@ -359,6 +389,22 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
             {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ec2-isolation-records"},
             None,
         ),
+        # the reconciler's sweeps (reconcile.tf): the open records, and the reconcile queue
+        "SweepRecords": (
+            {"dynamodb:Scan"},
+            {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ec2-isolation-records"},
+            None,
+        ),
+        "SendReconcileWork": (
+            {"sqs:SendMessage"},
+            {f"arn:aws:sqs:{REGION}:{ACCOUNT}:ec2-isolation-reconcile"},
+            None,
+        ),
+        "PollReconcileQueue": (
+            {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+            {f"arn:aws:sqs:{REGION}:{ACCOUNT}:ec2-isolation-reconcile"},
+            None,
+        ),
         "OpenTransitionGroup": (
             {"ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"},
             {f"{ec2}:security-group/*"},
@@ -415,9 +461,14 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
                 "StringEquals": {
                     "events:source": "ec2-isolation",
                     "events:detail-type": [
+                        "EC2 Isolation Caught Up",
                         "EC2 Isolation Completed",
+                        "EC2 Isolation Drift Repaired",
                         "EC2 Isolation Dry Run",
                         "EC2 Isolation Failed",
+                        "EC2 Isolation Group Resealed",
+                        "EC2 Isolation Needs Attention",
+                        "EC2 Isolation Record Closed",
                         "EC2 Isolation Released",
                     ],
                 }
@@ -544,6 +595,14 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "ORGANIZATION_ID": "",
         "EXECUTOR_ROLE_NAME": "/security/ir-quarantine-executor",
         "EXECUTOR_EXTERNAL_ID": "",
+        "RECONCILE_QUEUE_URL": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/ir-quarantine-reconcile",
+        "RECONCILE_RULE_ARN": f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/ir-quarantine-reconcile",
+        "RECONCILE_FULL_RULE_ARN": f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/ir-quarantine-reconcile-full",
+        "RECONCILE_ON_API_CALLS": "false",
+        "RECONCILE_REGIONS": "eu-west-1,eu-central-1",
+        "RECONCILE_ACCOUNT_IDS": "",
+        "FUNCTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-lambda",
+        "METRICS_NAMESPACE": "IR/Quarantine",
     }
 
 
@@ -638,6 +697,9 @@ OPTIONAL_STATEMENTS = {
     "EncryptSummaries",
     "PutResultEvents",
     "EncryptFailedInvocations",
+    "SweepRecords",
+    "SendReconcileWork",
+    "PollReconcileQueue",
 }
 
 
@@ -663,6 +725,7 @@ def test_switched_off_steps_get_no_grant(minimal_plan: Plan) -> None:
         "AUTO_SCALING_DECREMENT_DESIRED_CAPACITY": "false",
         "DEREGISTER_TARGETS": "false",
         "DISASSOCIATE_ELASTIC_IPS": "false",
+        "RECONCILE_ON_API_CALLS": "false",
     }
     assert environment["variables"]["AUTO_SCALING_ACTION"] == "none"
 

@@ -145,13 +145,16 @@ def test_the_queue_accepts_undelivered_events_from_the_three_rules(
 ) -> None:
     rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/ec2-isolation-"
     (statement,) = json.loads(triggers_plan.after("aws_sqs_queue.dead_letter")["policy"])["Statement"]
+    # and the reconciler's (reconcile.tf), on by default
+    reconciler = {f"{rule}reconcile", f"{rule}reconcile-full", f"{rule}on-api-call"}
     assert set(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == {
         f"{rule}on-isolation-tag",
         f"{rule}on-guardduty-finding",
         f"{rule}on-security-hub-action",
+        *reconciler,
     }
     (default,) = json.loads(example_plan.after("aws_sqs_queue.dead_letter")["policy"])["Statement"]
-    assert default["Condition"]["ArnEquals"]["aws:SourceArn"] == f"{rule}on-isolation-tag"
+    assert set(default["Condition"]["ArnEquals"]["aws:SourceArn"]) == {f"{rule}on-isolation-tag", *reconciler}
 
 
 def test_the_function_is_given_the_filter(triggers_plan: Plan) -> None:

@@ -538,3 +538,97 @@ run "organization_inputs_create_the_bus_policy_and_the_assume_grant" {
     error_message = "The member accounts reach the function."
   }
 }
+
+# ---- reconciler -------------------------------------------------------------------------------------
+
+run "reconcile_schedule_not_a_schedule_expression" {
+  command = plan
+  variables { reconcile_schedule = "rate(1 minutes)" }
+  expect_failures = [var.reconcile_schedule]
+}
+
+run "reconcile_full_schedule_not_a_schedule_expression" {
+  command = plan
+  variables { reconcile_full_schedule = "cron(0 3 * * ?)" }
+  expect_failures = [var.reconcile_full_schedule]
+}
+
+run "reconcile_maximum_concurrency_below_two" {
+  command = plan
+  variables { reconcile_maximum_concurrency = 1 }
+  expect_failures = [var.reconcile_maximum_concurrency]
+}
+
+run "reconcile_regions_malformed" {
+  command = plan
+  variables { reconcile_regions = ["eu-west-1", "Europe"] }
+  expect_failures = [var.reconcile_regions]
+}
+
+run "reconcile_account_ids_malformed" {
+  command = plan
+  variables { reconcile_account_ids = ["1234"] }
+  expect_failures = [var.reconcile_account_ids]
+}
+
+run "metrics_namespace_reserved" {
+  command = plan
+  variables { metrics_namespace = "AWS/Lambda" }
+  expect_failures = [var.metrics_namespace]
+}
+
+run "reconcile_maximum_concurrency_not_below_the_reserved_concurrency" {
+  command = plan
+  variables {
+    reserved_concurrent_executions = 5
+    reconcile_maximum_concurrency  = 5
+  }
+  expect_failures = [aws_lambda_event_source_mapping.reconcile]
+}
+
+run "reconcile_account_ids_not_served" {
+  command = plan
+  variables {
+    member_account_ids    = ["111111111111"]
+    reconcile_account_ids = ["111111111111", "222222222222"]
+  }
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "reconcile_account_ids_without_an_organization" {
+  command = plan
+  variables { reconcile_account_ids = ["111111111111"] }
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "reconcile_account_ids_of_an_organization" {
+  command = plan
+  variables {
+    organization_id       = "o-a1b2c3d4e5"
+    reconcile_account_ids = ["111111111111"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["RECONCILE_ACCOUNT_IDS"] == "111111111111"
+    error_message = "With only organization_id, the listed accounts are swept."
+  }
+}
+
+run "the_reconciler_switched_off" {
+  command = plan
+  variables {
+    reconcile_schedule      = null
+    reconcile_full_schedule = null
+    reconcile_on_api_calls  = false
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue.reconcile) == 0 && length(aws_cloudwatch_event_rule.reconcile) == 0 && length(aws_cloudwatch_event_rule.api_call) == 0 && length(aws_cloudwatch_metric_alarm.drift_repaired) == 0
+    error_message = "Without schedules and API calls, no reconciler resource is planned."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["RECONCILE_QUEUE_URL"] == ""
+    error_message = "The function is told there is no queue."
+  }
+}
