@@ -1209,6 +1209,8 @@ class Batch:
     """One invocation of a queue's function for a batch of messages, and what became of them."""
 
     mapping: EventSourceMapping
+    event: Mapping[str, Any]
+    """The SQS event the function got (its ``Records``)."""
     message_ids: tuple[str, ...]
     receive_counts: tuple[int, ...]
     """Each message's ApproximateReceiveCount in the event (1: its first delivery)."""
@@ -1338,6 +1340,7 @@ def pump_queue(
         batches.append(
             Batch(
                 mapping=mapping,
+                event=event,
                 message_ids=tuple(ids),
                 receive_counts=tuple(
                     int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
