@@ -110,8 +110,9 @@ SWEEP_CONFIG = Config(
 )
 #: a sweep hands the rest of its work on when less than this is left of the invocation
 BUDGET_MARGIN_MS = 20_000
-#: the open records a sweep message carries (beyond that, the sweep reads them itself)
-MAX_RECORDS_PER_MESSAGE = 2_000
+#: the open records a sweep message carries, in bytes of JSON (an SQS message holds 256 KiB; beyond this,
+#: the sweep reads its records itself)
+MAX_RECORDS_BYTES = 200_000
 #: a sweep that EC2 keeps throttling yields this many times (each later), then fails (retry, dead letter)
 MAX_YIELDS = 5
 YIELD_DELAY_SECONDS = 60
@@ -237,6 +238,7 @@ def scopes(
     wanted = {
         (account, region) for account in {function.account, *settings.swept_accounts} for region in regions
     }
+    wanted.add((function.account, function.region))
     wanted |= {_scope_of(str(r["instance_id"]), function)[:2] for r in records}
     return sorted(
         scope
@@ -283,8 +285,7 @@ def start_round(
                 "mode": mode,
                 "account": account,
                 "region": region,
-                # beyond this many, the sweep reads its records itself (a message holds 256 KB)
-                "records": held if len(held) <= MAX_RECORDS_PER_MESSAGE else None,
+                "records": held if len(json.dumps(held)) <= MAX_RECORDS_BYTES else None,
             }
         )
     send_messages(clients.sqs, settings.reconcile_queue_url, bodies)

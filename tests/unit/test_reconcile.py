@@ -197,6 +197,37 @@ class TestRound:
             reconciler.invoke(scheduled_event(other))
 
 
+class TestManyRecords:
+    def test_a_scope_with_more_open_records_than_a_message_holds_reads_them_itself(
+        self,
+        reconciler: Reconciler,
+        ec2: Any,
+        launch: Launch,
+        network: Network,
+        isolation_profile_arn: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from ec2_isolation import reconcile
+
+        # Given an isolated instance (an open record) that drifted, and messages too small to carry it
+        instance_id = launch()
+        tag(ec2, instance_id, "Isolate")
+        reconciler.round()
+        (eni,) = eni_groups(ec2, instance_id)
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        monkeypatch.setattr(reconcile, "MAX_RECORDS_BYTES", 10)
+        reconciler.results.clear()
+        # When a round runs
+        reconciler.schedule(event_id="sweep-3")
+        (message,) = reconciler.messages()
+        reconciler.pump()
+        # Then the sweep message carries no records, the sweep scans for them, and the instance converges
+        assert message["records"] is None
+        (sweep,) = reconciler.sweeps()
+        assert sweep["calls"]["dynamodb:Scan"] >= 1
+        assert_isolated(ec2, instance_id, network, isolation_profile_arn)
+
+
 # ---- lost events: caught up ------------------------------------------------------------------------------
 
 
