@@ -87,16 +87,10 @@ def handle(
     remaining_ms: Callable[[], int] = _no_deadline,
 ) -> dict[str, Any]:
     if reconcile.is_queue_batch(event):
-        return reconcile.handle_messages(
-            event,
-            clients=clients,
-            reader=readers or clients,
-            settings=settings,
-            function=function,
-            now=now,
-            sleep=sleep,
-            remaining_ms=remaining_ms,
+        invocation = reconcile.Invocation(
+            clients, readers or clients, settings, function, now, sleep, remaining_ms
         )
+        return reconcile.handle_messages(event, invocation)
     event_id = event.get("id") if isinstance(event, dict) else None
     with log_context(event_id=event_id):
         if reconcile.is_scheduled(event):

@@ -219,6 +219,20 @@ def announce_again(clients: AwsClients, settings: Settings, message: Mapping[str
     )
 
 
+def _check_served(
+    settings: Settings, function: FunctionIdentity, account: str, region: str, what: str
+) -> None:
+    """Refuse ``what`` (a sweep, an instance, an API call) of an account and region not served."""
+    if not serves(
+        account,
+        region,
+        function,
+        member_account_ids=settings.member_account_ids,
+        organization_id=settings.organization_id,
+    ):
+        raise InvalidEvent(f"{what} is in account {account} in {region}, which this function does not serve")
+
+
 # ---- a round: one sweep message per account and region ---------------------------------------------
 
 
@@ -444,14 +458,7 @@ def _sweep(
     remaining_ms: Callable[[], int],
 ) -> None:
     account, region, sweep_id = report.account, report.region, str(message["sweep_id"])
-    if not serves(
-        account,
-        region,
-        function,
-        member_account_ids=settings.member_account_ids,
-        organization_id=settings.organization_id,
-    ):
-        raise InvalidEvent(f"sweep of account {account} in {region}: this function does not serve it")
+    _check_served(settings, function, account, region, "the sweep")
     view = _View(
         local=settings.for_account(account),
         reading=clients_for(reader, settings, function, account, region, event_id=sweep_id),
@@ -750,16 +757,7 @@ def converge(
     """Bring one instance to what its tag asks for (see the module docstring). Raises when the isolation
     or the release it ran failed (the message is retried; what still fails goes to the dead letters)."""
     with log_context(instance_id=instance_id, account=account, region=region, sweep_id=event_id, mode=mode):
-        if not serves(
-            account,
-            region,
-            function,
-            member_account_ids=settings.member_account_ids,
-            organization_id=settings.organization_id,
-        ):
-            raise InvalidEvent(
-                f"{instance_id} is in account {account} in {region}, which this function does not serve"
-            )
+        _check_served(settings, function, account, region, instance_id)
         acting = clients_for(clients, settings, function, account, region, event_id=event_id)
         local = settings.for_account(account)
         key = record_key(function, account, region, instance_id)
@@ -972,17 +970,7 @@ def on_api_call(
             call, function_role_arn=settings.function_role_arn, executor_role_name=settings.executor_role_name
         ):
             return {**summary, "reason": f"made by this function's own role ({call.issuer_arn})"}
-        if not serves(
-            call.account,
-            call.region,
-            function,
-            member_account_ids=settings.member_account_ids,
-            organization_id=settings.organization_id,
-        ):
-            raise InvalidEvent(
-                f"the API call is from account {call.account} in {call.region}, which this function "
-                "does not serve"
-            )
+        _check_served(settings, function, call.account, call.region, f"the {call.event_name} call")
         acting = clients_for(clients, settings, function, call.account, call.region, event_id=call.event_id)
         local = settings.for_account(call.account)
         instance_ids = list(call.instance_ids)
@@ -1086,20 +1074,25 @@ def schedule_mode(event: Mapping[str, Any], settings: Settings, function: Functi
     )
 
 
-def handle_messages(
-    event: Mapping[str, Any],
-    *,
-    clients: AwsClients,
-    reader: AwsClients,
-    settings: Settings,
-    function: FunctionIdentity,
-    now: Callable[[], datetime],
-    sleep: Callable[[float], None],
-    remaining_ms: Callable[[], int],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation of the function works with (the handler's arguments)."""
+
+    clients: AwsClients
+    #: the sweep's reading clients (few retries)
+    reader: AwsClients
+    settings: Settings
+    function: FunctionIdentity
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    remaining_ms: Callable[[], int]
+
+
+def handle_messages(event: Mapping[str, Any], invocation: Invocation) -> dict[str, Any]:
     """The reconcile queue's messages, each on its own: a failed one is reported (``batchItemFailures``)
     and comes back after the visibility timeout; after three receives it goes to the dead letters."""
-    queue_arn = _queue_arn(settings, function) if settings.reconcile_queue_url else None
+    settings = invocation.settings
+    queue_arn = _queue_arn(settings, invocation.function) if settings.reconcile_queue_url else None
     failures: list[dict[str, str]] = []
     results: list[dict[str, Any]] = []
     for message in event["Records"]:
@@ -1107,18 +1100,7 @@ def handle_messages(
         with log_context(message_id=message_id):
             try:
                 body = _body(message, queue_arn)
-                results.append(
-                    _message(
-                        body,
-                        clients=clients,
-                        reader=reader,
-                        settings=settings,
-                        function=function,
-                        now=now,
-                        sleep=sleep,
-                        remaining_ms=remaining_ms,
-                    )
-                )
+                results.append(_message(body, invocation))
             except Exception as exc:
                 log(
                     logging.ERROR,
@@ -1145,21 +1127,14 @@ def _body(message: Mapping[str, Any], queue_arn: str | None) -> dict[str, Any]:
     return body
 
 
-def _message(
-    body: Mapping[str, Any],
-    *,
-    clients: AwsClients,
-    reader: AwsClients,
-    settings: Settings,
-    function: FunctionIdentity,
-    now: Callable[[], datetime],
-    sleep: Callable[[float], None],
-    remaining_ms: Callable[[], int],
-) -> dict[str, Any]:
+def _message(body: Mapping[str, Any], run: Invocation) -> dict[str, Any]:
+    clients, settings, function = run.clients, run.settings, run.function
     kind = body.get("kind")
     try:
         if kind == SWEEP_KIND:
-            return sweep(clients, reader, settings, function, body, now=now, remaining_ms=remaining_ms)
+            return sweep(
+                clients, run.reader, settings, function, body, now=run.now, remaining_ms=run.remaining_ms
+            )
         if kind == CONVERGE_KIND:
             return converge(
                 clients,
@@ -1171,8 +1146,8 @@ def _message(
                 event_id=str(body["sweep_id"]),
                 mode=str(body.get("mode", SWEEP)),
                 reason=str(body.get("reason", "")),
-                now=now,
-                sleep=sleep,
+                now=run.now,
+                sleep=run.sleep,
             )
         if kind == ANNOUNCE_KIND:
             return {"announced": announce_again(clients, settings, body)}

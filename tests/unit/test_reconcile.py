@@ -134,6 +134,17 @@ def tag(ec2: Any, instance_id: str, value: str | None) -> None:
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "SecurityIsolation", "Value": value}])
 
 
+def replace_profile(ec2: Any, instance_id: str, profile_arn: str) -> str:
+    """Someone puts ``profile_arn`` on the instance in place of the one it has; the new association's id."""
+    (association,) = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    replaced = ec2.replace_iam_instance_profile_association(
+        IamInstanceProfile={"Arn": profile_arn}, AssociationId=association["AssociationId"]
+    )
+    return str(replaced["IamInstanceProfileAssociation"]["AssociationId"])
+
+
 def record(instance_id: str) -> dict[str, Any]:
     found = read_record(boto3.client("dynamodb", region_name=REGION), RECORD_TABLE, instance_id)
     assert found is not None
@@ -420,12 +431,7 @@ class TestDrift:
         # Given an isolated instance whose original profile the application's stack re-associated
         instance_id = launch(profile_arn=app_profile_arn)
         isolate(invoke, instance_id, rsettings)
-        (association,) = ec2.describe_iam_instance_profile_associations(
-            Filters=[{"Name": "instance-id", "Values": [instance_id]}]
-        )["IamInstanceProfileAssociations"]
-        ec2.replace_iam_instance_profile_association(
-            IamInstanceProfile={"Arn": app_profile_arn}, AssociationId=association["AssociationId"]
-        )
+        replace_profile(ec2, instance_id, app_profile_arn)
         # When the round runs
         reconciler.round()
         # Then the isolation profile is back, and the credentials the instance got meanwhile are revoked:
@@ -597,12 +603,7 @@ class TestWhatTheReconcilerNeverDoes:
         from tools.fleet import create_instance_profile
 
         hand_set = create_instance_profile(iam, "hand-set")
-        (association,) = ec2.describe_iam_instance_profile_associations(
-            Filters=[{"Name": "instance-id", "Values": [instance_id]}]
-        )["IamInstanceProfileAssociations"]
-        ec2.replace_iam_instance_profile_association(
-            IamInstanceProfile={"Arn": hand_set}, AssociationId=association["AssociationId"]
-        )
+        replace_profile(ec2, instance_id, hand_set)
         tag(ec2, instance_id, "Release")
         # When a round runs, the release fails: the hand-set profile is left for a person to decide
         reconciler.round()
@@ -1062,12 +1063,7 @@ class TestApiCalls:
 
         instance_id = launch(profile_arn=app_profile_arn)
         isolate(invoke, instance_id, rsettings)
-        (association,) = ec2.describe_iam_instance_profile_associations(
-            Filters=[{"Name": "instance-id", "Values": [instance_id]}]
-        )["IamInstanceProfileAssociations"]
-        replaced = ec2.replace_iam_instance_profile_association(
-            IamInstanceProfile={"Arn": app_profile_arn}, AssociationId=association["AssociationId"]
-        )["IamInstanceProfileAssociation"]["AssociationId"]
+        replaced = replace_profile(ec2, instance_id, app_profile_arn)
         event = api_call_event(
             "replace_iam_instance_profile_association",
             association_id=replaced,
