@@ -141,7 +141,9 @@ resource "aws_sqs_queue" "reconcile" {
     deadLetterTargetArn = local.dead_letter_queue_arn
     maxReceiveCount     = 3
   })
-  tags = var.tags
+  # Inline (the queue's ARN is built from its name): created and deleted with the queue.
+  policy = one(data.aws_iam_policy_document.reconcile_queue[*].json)
+  tags   = var.tags
 
   lifecycle {
     postcondition {
@@ -157,6 +159,30 @@ resource "aws_sqs_queue" "reconcile" {
 
   # The queue it redrives to.
   depends_on = [aws_sqs_queue.dead_letter]
+}
+
+data "aws_iam_policy_document" "reconcile_queue" {
+  count = local.reconcile_queue_enabled ? 1 : 0
+
+  statement {
+    # The messages are the function's own work (which account and region to sweep, which instance to
+    # converge): no other principal, whatever its IAM policy grants, may add to them.
+    sid       = "OnlyTheFunctionSends"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.reconcile_queue_arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [local.lambda_role_arn]
+    }
+  }
 }
 
 resource "aws_lambda_event_source_mapping" "reconcile" {

@@ -244,6 +244,21 @@ def test_the_queue_is_encrypted_short_lived_and_redrives_to_the_dead_letter_queu
     assert queue["fifo_queue"] is False
 
 
+def test_only_the_function_may_send_to_the_reconcile_queue(example_plan: Plan) -> None:
+    """Then the queue's policy denies sqs:SendMessage to every principal but the function's role: its
+    messages are the function's own work, whatever another principal's IAM policy grants."""
+    (statement,) = example_plan.policy("aws_sqs_queue.reconcile[0]")["Statement"]
+
+    assert statement == {
+        "Sid": "OnlyTheFunctionSends",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:SendMessage",
+        "Resource": QUEUE_ARN,
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": FUNCTION_ROLE}},
+    }
+
+
 def test_a_given_key_encrypts_the_reconcile_queue_like_the_dead_letter_queue(custom_plan: Plan) -> None:
     """Given dead_letter_queue_kms_key_arn, then the reconcile queue is encrypted with it too (not SSE-SQS),
     its visibility follows lambda_timeout, and the function may use the key through SQS only."""
