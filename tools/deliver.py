@@ -26,7 +26,12 @@ region) and `deliver` takes it from there.
 
 `deliver_scheduled` does what EventBridge does when a schedule rule comes due (a schedule rule has no
 pattern, so `deliver` never routes anything through it): the rule and its targets read back, the same
-invoke permission checked, and each Lambda target run with the rule's `scheduled_event`.
+invoke permission checked, and each Lambda target run with the rule's `scheduled_event`. The schedule
+rules must first be taken over from the emulator (`take_over_schedule_rules`, right after the apply):
+moto's PutEvents routes every event through a rule without a pattern, and fails (HTTP 500) on its
+Lambda target, so every result event the function puts would fail. Their targets are taken out of the
+emulator and kept for `deliver_scheduled`. `take_over_emulator` takes over both, schedules and
+event source mappings.
 
 `pump_queue` does what the Lambda service does for an SQS event source mapping: the mapping read back
 (function, batch size, function response types), the function's role checked for what Lambda needs to
@@ -220,13 +225,19 @@ def matching_rules(
     return [rule for rule in rules_on_bus(session.client("events"), bus) if rule.matches(event)]
 
 
-def routes_of(events: EventBridgeClient, rule: Rule) -> list[Route]:
-    """The targets of ``rule`` (``ListTargetsByRule``)."""
-    routes: list[Route] = []
+def _listed_targets(events: EventBridgeClient, rule: Rule) -> list[dict[str, Any]]:
     pages = events.get_paginator("list_targets_by_rule").paginate(
         Rule=rule.name, EventBusName=rule.event_bus_name
     )
-    for target in (target for page in pages for target in page.get("Targets", [])):
+    return [dict(target) for page in pages for target in page.get("Targets", [])]
+
+
+def routes_of(events: EventBridgeClient, rule: Rule) -> list[Route]:
+    """The targets of ``rule`` (``ListTargetsByRule``; for a schedule rule `take_over_schedule_rules`
+    took over, the targets the emulator listed then)."""
+    routes: list[Route] = []
+    taken = _SCHEDULES_TAKEN_OVER.get((str(events.meta.endpoint_url), rule.arn))
+    for target in list(taken) if taken is not None else _listed_targets(events, rule):
         if any(key in target for key in ("Input", "InputPath", "InputTransformer")):
             raise DeliveryError(
                 f"target {target['Id']} of {rule.name} transforms the event "
@@ -944,6 +955,41 @@ def scheduled_event(
     }
 
 
+#: the schedule rules this process took over from the emulator: (EventBridge endpoint, rule ARN) -> the
+#: targets the emulator listed for the rule then
+_SCHEDULES_TAKEN_OVER: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+
+
+def take_over_schedule_rules(session: boto3.session.Session) -> list[Rule]:
+    """Take the targets of the default bus's schedule rules out of the emulator, keeping them for
+    `deliver_scheduled`; the schedule rules.
+
+    Why: moto's PutEvents routes every event through every rule whose pattern matches it, and a schedule
+    rule, which has no pattern, matches every event there (whatever its state); a Lambda target is then
+    not implemented and PutEvents fails with HTTP 500. With a schedule targeting the function, every
+    result event the function puts would fail. EventBridge never routes an event through a schedule
+    rule. Call this right after the apply, before the function runs; `deliver_scheduled` and
+    `routes_of` then use the targets the emulator listed here. The Terraform state still has them: a
+    plan of the configuration would show the difference.
+    """
+    events = session.client("events")
+    endpoint = str(events.meta.endpoint_url)
+    taken: list[Rule] = []
+    for rule in rules_on_bus(events, DEFAULT_BUS):
+        if not rule.schedule_expression:
+            continue
+        key = (endpoint, rule.arn)
+        if key not in _SCHEDULES_TAKEN_OVER:
+            targets = _listed_targets(events, rule)
+            _SCHEDULES_TAKEN_OVER[key] = tuple(targets)
+            if targets:
+                events.remove_targets(
+                    Rule=rule.name, EventBusName=rule.event_bus_name, Ids=[t["Id"] for t in targets]
+                )
+        taken.append(rule)
+    return taken
+
+
 def deliver_scheduled(
     session: boto3.session.Session,
     rule_name: str,
@@ -1085,6 +1131,29 @@ def take_over_event_source_mappings(
         _TAKEN_OVER.add((endpoint, mapping.uuid))
         taken.append(mapping)
     return taken
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """What `take_over_emulator` took over from the emulator."""
+
+    schedule_rules: tuple[Rule, ...]
+    event_source_mappings: tuple[EventSourceMapping, ...]
+
+
+def take_over_emulator(session: boto3.session.Session) -> TakeOver:
+    """Take over, right after an apply, what moto would otherwise do wrong by itself: the default bus's
+    schedule rules (`take_over_schedule_rules`) and every SQS event source mapping of the session's
+    account and region (`take_over_event_source_mappings`)."""
+    rules = take_over_schedule_rules(session)
+    listed = [
+        str(found.get("EventSourceArn", ""))
+        for page in session.client("lambda").get_paginator("list_event_source_mappings").paginate()
+        for found in page.get("EventSourceMappings", [])
+    ]
+    queues = sorted({arn for arn in listed if arn.split(":")[2:3] == ["sqs"]})
+    mappings = [mapping for queue in queues for mapping in take_over_event_source_mappings(session, queue)]
+    return TakeOver(tuple(rules), tuple(mappings))
 
 
 def check_poller_permissions(

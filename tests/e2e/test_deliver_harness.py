@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.fixtures.cloudtrail import (
     DETAIL_TYPE,
@@ -51,6 +53,7 @@ from tools.deliver import (
 from tools.emulator import Emulator
 
 if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
 
@@ -302,6 +305,43 @@ def test_a_disabled_schedule_runs_nothing(session: boto3.session.Session, toy: T
     _schedule_rule(session, "switched-off", toy, state="DISABLED")
     delivery = deliver.deliver_scheduled(session, "switched-off", local_packages=[toy.package])
     assert delivery.invocations == () and delivery.matched == ()
+
+
+def test_moto_routes_every_event_through_a_schedule_so_the_harness_takes_it_over(
+    session: boto3.session.Session, toy: Toy
+) -> None:
+    # Given a schedule rule targeting the function (as the reconciler's)
+    arn = _schedule_rule(session, "taken-over", toy)
+    once = session.client("events", config=Config(retries={"total_max_attempts": 1}))
+    entry: PutEventsRequestEntryTypeDef = {
+        "Source": "my.app",
+        "DetailType": "Something Happened",
+        "Detail": "{}",
+    }
+    # moto routes any event through it, and fails on its Lambda target (EventBridge never would)
+    with pytest.raises(ClientError, match="500"):
+        once.put_events(Entries=[entry])
+    # When the harness takes the schedules over
+    taken = deliver.take_over_schedule_rules(session)
+    # Then their targets are out of the emulator, events are put again, and the schedule still runs them
+    assert "taken-over" in [rule.name for rule in taken]
+    assert once.list_targets_by_rule(Rule="taken-over")["Targets"] == []
+    assert once.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    delivery = deliver.deliver_scheduled(session, "taken-over", local_packages=[toy.package])
+    [invocation] = delivery.invocations
+    assert invocation.ok and logged_events(invocation) == [delivery.event]
+    assert delivery.event["resources"] == [arn]
+
+
+def test_the_whole_emulator_is_taken_over_at_once(session: boto3.session.Session, toy: Toy) -> None:
+    queue = make_queue(session, "taken-with-the-rest", toy, take_over=False)
+    _schedule_rule(session, "taken-with-the-rest", toy)
+    taken = deliver.take_over_emulator(session)
+    assert "taken-with-the-rest" in [rule.name for rule in taken.schedule_rules]
+    assert queue.mapping_uuid in [mapping.uuid for mapping in taken.event_source_mappings]
+    assert all(
+        m.state == "Disabled" and m.taken_over for m in deliver.event_source_mappings(session, queue.arn)
+    )
 
 
 def test_a_rule_without_a_schedule_is_not_delivered_as_one(session: boto3.session.Session) -> None:
