@@ -17,15 +17,20 @@ import pytest
 
 from ec2_isolation.steps import STEP_ACTIONS, required_actions
 from tests.fixtures.iam_calls import COMPLETE, RECORD_DIR_ENV, RECORD_ENV, SESSION, CallLog
-from tests.terraform.plan import MODULE, Plan, as_set
+from tests.terraform.plan import MODULE, Plan, as_set, statements_by_sid
 from tools.tfcli import REPO_ROOT
 
 pytestmark = [pytest.mark.terraform, pytest.mark.after_unit_tests]
 
-#: statements the handler's code does not call itself: the Lambda runtime writes the logs, and the Lambda
+#: statements the handler's code does not call itself: the Lambda runtime writes the logs, the Lambda
 #: service sends an invocation that still fails after its retries to the dead-letter queue (on-failure
-#: destination), both with the function's role
-RUNTIME_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"})
+#: destination), and the reconcile queue's event source mapping receives and deletes its messages, all
+#: with the function's role
+RUNTIME_STATEMENTS = {
+    "Logs": frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
+    "SendFailedInvocations": frozenset({"sqs:SendMessage"}),
+    "PollReconcileQueue": frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}),
+}
 #: actions a service calls with the function's permissions (SNS on a topic, SQS on the dead-letter queue,
 #: with a customer managed key)
 SERVICE_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
@@ -52,10 +57,13 @@ def calls(whole_unit_suite_in_session: bool, tmp_path_factory: pytest.TempPathFa
     return CallLog.load(record)
 
 
-def granted(plan: Plan) -> set[str]:
+def granted(plan: Plan, *, runtime: bool = True) -> set[str]:
     """The actions the execution role's policies allow (the Denies only keep iam:PutRolePolicy off its own
-    roles and iam:PassRole off the Lambda's role)."""
+    roles and iam:PassRole off the Lambda's role); without ``runtime``, those of the handler's statements
+    only (not RUNTIME_STATEMENTS')."""
     statements = list(plan.policy("aws_iam_role_policy.lambda")["Statement"])
+    if not runtime:
+        statements = [statement for statement in statements if statement.get("Sid") not in RUNTIME_STATEMENTS]
     # With member accounts or an organization, the role's second policy lets it assume their executor role.
     if f"{MODULE}.{ASSUME_EXECUTOR}" in plan.resource_changes:
         statements += plan.policy(ASSUME_EXECUTOR)["Statement"]
@@ -106,14 +114,29 @@ def test_the_executor_role_is_assumed_only_where_member_accounts_are_configured(
     assert "sts:AssumeRole" in granted(complete_plan)
 
 
+def test_the_runtime_statements_grant_only_the_runtimes_actions(
+    example_plan: Plan, minimal_plan: Plan
+) -> None:
+    """Then the statements the handler does not use grant exactly what the runtime and the Lambda service
+    use (the reconcile queue's only while a schedule is on: not in the minimal plan)."""
+    for plan, sids in (
+        (example_plan, set(RUNTIME_STATEMENTS)),
+        (minimal_plan, {"Logs", "SendFailedInvocations"}),
+    ):
+        statements = statements_by_sid(plan.policy("aws_iam_role_policy.lambda"))
+        assert {
+            sid: as_set(statements[sid]["Action"]) for sid in set(RUNTIME_STATEMENTS) & set(statements)
+        } == {sid: set(RUNTIME_STATEMENTS[sid]) for sid in sids}
+
+
 def test_every_grant_is_used_by_the_handler(example_plan: Plan, custom_plan: Plan, calls: CallLog) -> None:
-    granted_actions = granted(example_plan) | granted(custom_plan)
-    assert granted_actions - RUNTIME_ACTIONS - SERVICE_ACTIONS - calls.actions() == set()
+    granted_actions = granted(example_plan, runtime=False) | granted(custom_plan, runtime=False)
+    assert granted_actions - SERVICE_ACTIONS - calls.actions() == set()
 
 
 def test_the_steps_declare_exactly_what_terraform_grants(example_plan: Plan, custom_plan: Plan) -> None:
-    assert granted(example_plan) - RUNTIME_ACTIONS == required_actions() - DEFAULT_OFF
-    assert granted(custom_plan) - RUNTIME_ACTIONS - SERVICE_ACTIONS == required_actions() - CUSTOM_OFF
+    assert granted(example_plan, runtime=False) == required_actions() - DEFAULT_OFF
+    assert granted(custom_plan, runtime=False) - SERVICE_ACTIONS == required_actions() - CUSTOM_OFF
 
 
 def test_switched_off_steps_are_not_granted(minimal_plan: Plan) -> None:
@@ -137,9 +160,7 @@ def test_switched_off_steps_are_not_granted(minimal_plan: Plan) -> None:
         "restore_instance_profile",
         "mark_released",
     }
-    assert granted(minimal_plan) - RUNTIME_ACTIONS == set().union(
-        *(STEP_ACTIONS[step] for step in foundation)
-    )
+    assert granted(minimal_plan, runtime=False) == set().union(*(STEP_ACTIONS[step] for step in foundation))
 
 
 def test_each_step_calls_only_what_it_declares(calls: CallLog) -> None:
