@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.config import Settings
 from ec2_isolation.steps.instance import GONE_STATES, instance_tags
-from ec2_isolation.steps.observe import interface_groups, profile_arn_of
+from ec2_isolation.steps.observe import interface_groups
 from ec2_isolation.steps.record import (
     FAILED,
     ISOLATED,
@@ -63,6 +63,7 @@ def drift_of(
     isolation_group_id: str | None,
     *,
     prior: Mapping[str, Any] | None = None,
+    profiles: Any = UNREAD,
     auto_scaling: Any = UNREAD,
     target_groups: Any = UNREAD,
     protection: Any = UNREAD,
@@ -79,9 +80,8 @@ def drift_of(
             if prior is not None and eni not in recorded:
                 entry["attached_since_isolation"] = True
             drift.append(entry)
-    profile = profile_arn_of(instance)
-    if profile != settings.isolation_instance_profile_arn:
-        drift.append({"what": "instance_profile", "arn": profile})
+    if profiles is not UNREAD and list(profiles or []) != [settings.isolation_instance_profile_arn]:
+        drift.append({"what": "instance_profile", "arn": ", ".join(profiles) if profiles else None})
     if settings.auto_scaling_action != "none" and auto_scaling is not UNREAD and auto_scaling:
         state = str(auto_scaling.get("state", ""))
         out = (

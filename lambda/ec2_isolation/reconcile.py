@@ -77,6 +77,7 @@ from ec2_isolation.steps.observe import (
     auto_scaling_memberships,
     groups_by_id,
     has_rules,
+    instance_profiles,
     instances_by_id,
     instances_on_groups,
     interface_instances,
@@ -84,6 +85,7 @@ from ec2_isolation.steps.observe import (
     tagged_instances,
     target_registrations,
 )
+from ec2_isolation.steps.profile import active_associations, association_arn
 from ec2_isolation.steps.record import (
     ISOLATED,
     close_terminated,
@@ -429,6 +431,7 @@ class _View:
     instances: dict[str, InstanceTypeDef] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     group_of: dict[str, str] = field(default_factory=dict)
+    profiles: Any = UNREAD
     memberships: Any = UNREAD
     registrations: Any = UNREAD
 
@@ -441,6 +444,7 @@ class _View:
             self.local,
             instance,
             self.group_of.get(str(instance.get("VpcId"))),
+            profiles=UNREAD if self.profiles is UNREAD else self.profiles.get(instance_id, []),
             auto_scaling=UNREAD if self.memberships is UNREAD else self.memberships.get(instance_id),
             target_groups=UNREAD if self.registrations is UNREAD else self.registrations.get(instance_id, []),
         )
@@ -541,6 +545,8 @@ def _read_instances(
     isolated = sorted(
         i for i, r in view.records.items() if r.get("status") == ISOLATED and i in view.instances
     )
+    if isolated:
+        view.profiles = instance_profiles(ec2, isolated, calls)
     if isolated and local.auto_scaling_action != "none":
         view.memberships = auto_scaling_memberships(view.reading.autoscaling, isolated, calls)
     if isolated and local.deregister_targets:
@@ -867,6 +873,7 @@ def _live_drift(
         instance,
         group["GroupId"] if group else None,
         prior=record.get("prior"),
+        profiles=[association_arn(a) for a in active_associations(acting.ec2, instance_id)],
         auto_scaling=auto_scaling,
         target_groups=target_groups,
         protection=protection,

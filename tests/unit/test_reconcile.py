@@ -661,6 +661,7 @@ class TestTerminated:
 class TestBoundedAndSafe:
     def test_the_steady_state_makes_no_mutating_call(
         self,
+        app_profile_arn: str,
         reconciler: Reconciler,
         invoke: Invoke,
         launch: Launch,
@@ -668,9 +669,10 @@ class TestBoundedAndSafe:
         clients: AwsClients,
         readers: AwsClients,
     ) -> None:
-        # Given isolated instances, nothing drifted
-        for _ in range(3):
-            isolate(invoke, launch(), rsettings)
+        # Given isolated instances, nothing drifted: with a profile replaced by the isolation one (which
+        # DescribeInstances can report late), and without one
+        for profile in (app_profile_arn, app_profile_arn, None):
+            isolate(invoke, launch(profile_arn=profile), rsettings)
         calls = record_calls(
             *(
                 getattr(c, s)
