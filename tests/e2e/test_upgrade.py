@@ -51,6 +51,41 @@ RELEASE_ISOLATION_IAM = (
     "aws_iam_instance_profile.isolation",
 )
 ISOLATION_IAM = "module.isolation_target.module.iam[0]"
+#: what this code adds to a deployment of the release, all created by the upgrade: the reconciler
+#: (reconcile.tf: both schedule rules, the queue and its mapping, the API-call rule, the drift alarm) and,
+#: in the organization layout, each member module's forwarding of the API calls
+RECONCILER = (
+    *(
+        f'{kind}["{mode}"]'
+        for mode in ("sweep", "full")
+        for kind in (
+            "aws_cloudwatch_event_rule.reconcile",
+            "aws_cloudwatch_event_target.reconcile",
+            "aws_lambda_permission.reconcile",
+        )
+    ),
+    "aws_sqs_queue.reconcile[0]",
+    "aws_lambda_event_source_mapping.reconcile[0]",
+    "aws_cloudwatch_event_rule.api_call[0]",
+    "aws_cloudwatch_event_target.api_call[0]",
+    "aws_lambda_permission.api_call[0]",
+    "aws_cloudwatch_metric_alarm.drift_repaired[0]",
+)
+MEMBER_API_CALL_FORWARDING = (
+    "aws_cloudwatch_event_rule.forward_api_calls[0]",
+    "aws_cloudwatch_event_target.forward_api_calls[0]",
+)
+MEMBERS = ("workloads_a_primary", "workloads_a_secondary", "workloads_b_primary", "workloads_b_secondary")
+
+
+def new_resources(configuration: Path) -> set[str]:
+    """The addresses this code adds to ``configuration``'s deployment of the release."""
+    added = {f"module.ec2_isolation.{address}" for address in RECONCILER}
+    if configuration == ORGANIZATION:
+        added |= {
+            f"module.{member}.{address}" for member in MEMBERS for address in MEMBER_API_CALL_FORWARDING
+        }
+    return added
 
 
 def release_tree(destination: Path) -> Path:
@@ -227,6 +262,17 @@ def test_the_upgrade_destroys_and_replaces_nothing(upgraded: Upgrade) -> None:
     assert managed - kept == set()
 
 
+def test_the_upgrade_creates_only_what_this_code_adds(upgraded: Upgrade) -> None:
+    """Then the upgrade creates the resources this code adds (the reconciler's) and nothing else: every
+    other resource of the release is kept as it is, moved, or updated in place."""
+    created = {
+        change["address"] for change in upgraded.managed_changes if change["change"]["actions"] == ["create"]
+    }
+
+    assert created == new_resources(upgraded.configuration)
+    assert upgraded.actions()["create"] == len(new_resources(upgraded.configuration))
+
+
 def test_the_isolation_iam_moves_into_the_one_definition(upgraded: Upgrade) -> None:
     """Then the isolation role, policy and profile (the central module's, and each member account's) are
     moved, not re-created: each to modules/isolation-target's iam module, with nothing else moved."""
@@ -252,11 +298,12 @@ def test_the_upgraded_state_holds_the_new_addresses(upgraded: Upgrade) -> None:
 
 def test_without_the_moved_blocks_the_same_plan_would_replace_them(upgraded: Upgrade) -> None:
     """Given the same code without its moved blocks, then the plan would destroy every resource the
-    moves keep and create it again at its new address: the first test bites on a missing move."""
+    moves keep and create it again at its new address (besides what this code adds, created either way):
+    the first test bites on a missing move."""
     changes = managed_changes(upgraded.plan_without_moves)
     deleted = {change["address"] for change in changes if change["change"]["actions"] == ["delete"]}
     created = {change["address"] for change in changes if change["change"]["actions"] == ["create"]}
 
     assert upgraded.moves()
     assert deleted == set(upgraded.moves())
-    assert created == set(upgraded.moves().values())
+    assert created == set(upgraded.moves().values()) | new_resources(upgraded.configuration)
