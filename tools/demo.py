@@ -406,6 +406,8 @@ def deploy(deployment: Deployment) -> dict[str, Any]:
     step(2, "deploying examples/basic with Terraform (init + apply, provider endpoints -> the emulator)")
     with timed(lambda seconds: detail(f"applied in {seconds:.0f} s")):
         outputs = deployment.apply()
+        # moto would route every event through the schedule rules and try Docker for the queue's mapping
+        eventbridge.take_over_emulator(deployment.emulator.session())
     resources = [a for a in deployment.state_addresses() if ".data." not in a and not a.startswith("data.")]
     detail(
         f"{len(resources)} resources: function {outputs['lambda_function_name']}, rule "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tools import tfcli
+from tools import deliver, tfcli
 from tools.emulator import Deployment, Emulator
 from tools.fleet import create_instance_profile, launch_instance
 
@@ -143,6 +143,8 @@ def deployment(emulator: Emulator) -> Iterator[Deployment]:
         pytest.fail(f"{error}. The end-to-end tests need it and are not skipped without it.", pytrace=False)
     with Deployment(emulator) as applied:
         applied.apply()
+        # what moto would do wrong by itself with the schedules and the reconcile queue's mapping
+        deliver.take_over_emulator(emulator.session())
         yield applied
 
 

@@ -61,6 +61,8 @@ def organization(emulator: Emulator) -> Any:
         pytest.fail(f"{error}. The end-to-end tests need it and are not skipped without it.", pytrace=False)
     with Deployment(emulator, EXAMPLE) as applied:
         applied.apply()
+        # the central account's schedules and reconcile queue: taken over from moto (tools.deliver)
+        eventbridge.take_over_emulator(emulator.session(account=CENTRAL, region=CENTRAL_REGION))
         yield applied
 
 
