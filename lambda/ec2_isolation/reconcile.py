@@ -66,10 +66,9 @@ from ec2_isolation.events import RECONCILE_TRIGGER, FunctionIdentity, serves
 from ec2_isolation.isolation import isolate_instance
 from ec2_isolation.log import log, log_context
 from ec2_isolation.release import release_instance
-from ec2_isolation.steps import requires
 from ec2_isolation.steps.evidence import PROTECTION_ATTRIBUTES, instance_attribute
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
-from ec2_isolation.steps.network import seal_group
+from ec2_isolation.steps.network import seal_isolation_group
 from ec2_isolation.steps.notify import announce
 from ec2_isolation.steps.observe import (
     Calls,
@@ -86,6 +85,7 @@ from ec2_isolation.steps.observe import (
     target_registrations,
 )
 from ec2_isolation.steps.profile import active_associations, association_arn
+from ec2_isolation.steps.queue import send_messages
 from ec2_isolation.steps.record import (
     ISOLATED,
     close_terminated,
@@ -96,8 +96,6 @@ from ec2_isolation.steps.record import (
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
-    from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SWEEP_KIND, CONVERGE_KIND = "ec2-isolation.sweep", "ec2-isolation.converge"
 #: an announcement that failed, sent again from the queue (so that a failed SNS or EventBridge call ends in
@@ -119,7 +117,6 @@ MAX_RECORDS_BYTES = 200_000
 MAX_YIELDS = 5
 YIELD_DELAY_SECONDS = 60
 SQS_MAX_DELAY_SECONDS = 900
-SQS_BATCH = 10
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -141,29 +138,6 @@ def _queue_arn(settings: Settings, function: FunctionIdentity) -> str:
     """The reconcile queue's ARN, from its URL (``.../<account>/<name>``) and the function's region."""
     account, name = settings.reconcile_queue_url.rstrip("/").split("/")[-2:]
     return f"arn:{function.partition}:sqs:{function.region}:{account}:{name}"
-
-
-@requires("sqs:SendMessage")
-def send_messages(
-    sqs: SQSClient, queue_url: str, bodies: Sequence[Mapping[str, Any]], *, delay_seconds: int = 0
-) -> int:
-    """Send ``bodies`` to the queue, ten a call; every one must be accepted. Returns the calls made."""
-    calls = 0
-    for start in range(0, len(bodies), SQS_BATCH):
-        chunk = bodies[start : start + SQS_BATCH]
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "MessageBody": json.dumps(body, sort_keys=True), "DelaySeconds": delay_seconds}
-            for index, body in enumerate(chunk)
-        ]
-        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        calls += 1
-        failed = answer.get("Failed") or []
-        if failed:
-            raise RuntimeError(
-                "the reconcile queue refused "
-                + "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in failed)
-            )
-    return calls
 
 
 def _announce(
@@ -637,7 +611,7 @@ def _reseal(
     done: list[dict[str, Any]] = []
     for group_id in group_ids:
         with log_context(group_id=group_id, account=account, region=region):
-            revoked = seal_group(acting.ec2, group_id, dry_run=settings.dry_run)
+            revoked = seal_isolation_group(acting.ec2, group_id, dry_run=settings.dry_run)
             log(
                 logging.ERROR,
                 "an isolation group had rules: sealed again",

@@ -145,6 +145,11 @@ def replace_profile(ec2: Any, instance_id: str, profile_arn: str) -> str:
     return str(replaced["IamInstanceProfileAssociation"]["AssociationId"])
 
 
+def setup_dynamodb() -> Any:
+    """A client of the record table for a spec's own setup (not the function's: its calls are recorded)."""
+    return boto3.client("dynamodb", region_name=REGION)
+
+
 def record(instance_id: str) -> dict[str, Any]:
     found = read_record(boto3.client("dynamodb", region_name=REGION), RECORD_TABLE, instance_id)
     assert found is not None
@@ -287,7 +292,7 @@ class TestCatchUp:
         instance_id = launch()
         tag(ec2, instance_id, "Isolate")
         begin_isolation(
-            clients.dynamodb,
+            setup_dynamodb(),
             RECORD_TABLE,
             instance_id=instance_id,
             event_id="evt-old",
@@ -295,7 +300,7 @@ class TestCatchUp:
             now=NOW - timedelta(hours=2),
             lock_seconds=60,
         )
-        clients.dynamodb.update_item(
+        setup_dynamodb().update_item(
             TableName=RECORD_TABLE,
             Key={"instance_id": {"S": instance_id}},
             UpdateExpression="SET #s = :failed REMOVE lock_event_id, lock_expires_at",
@@ -700,7 +705,7 @@ class TestBoundedAndSafe:
         instance_id = launch()
         tag(ec2, instance_id, "Isolate")
         begin_isolation(
-            clients.dynamodb,
+            setup_dynamodb(),
             RECORD_TABLE,
             instance_id=instance_id,
             event_id="evt-live",

@@ -35,6 +35,7 @@ def required_actions() -> frozenset[str]:
         notify,
         observe,
         profile,
+        queue,
         record,
         restore,
         services,
