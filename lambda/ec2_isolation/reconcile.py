@@ -84,7 +84,6 @@ from ec2_isolation.steps.observe import (
     tagged_instances,
     target_registrations,
 )
-from ec2_isolation.steps.profile import active_associations, association_arn
 from ec2_isolation.steps.queue import send_messages
 from ec2_isolation.steps.record import (
     ISOLATED,
@@ -847,7 +846,7 @@ def _live_drift(
         instance,
         group["GroupId"] if group else None,
         prior=record.get("prior"),
-        profiles=[association_arn(a) for a in active_associations(acting.ec2, instance_id)],
+        profiles=instance_profiles(acting.ec2, [instance_id], calls).get(instance_id, []),
         auto_scaling=auto_scaling,
         target_groups=target_groups,
         protection=protection,
