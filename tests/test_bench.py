@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ec2_isolation.errors import EventIsolationFailed
-from tools import bench, benchdocs
+from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed
+from tools import bench, bench_reconcile, benchdocs
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = [sys.executable, "-m", "tools.bench", "--quick", "--latency-ms", "1", "--burst", "3"]
@@ -68,6 +68,52 @@ BURST_KEYS = {
     "cpu",
 }
 MACHINE_KEYS = {"cores", "cpu", "memory_gib", "platform", "python", "moto", "boto3", "botocore"}
+STEADY_KEYS = {
+    "instances",
+    "round_ms",
+    "sweep_ms",
+    "api_calls",
+    "calls_by_action",
+    "writes_by_action",
+    "mutating_calls",
+    "calls_if_by_pages",
+    "scan_pages",
+    "decisions",
+    "converges_queued",
+    "messages_left",
+}
+CATCH_UP_KEYS = {
+    "instances",
+    "concurrency",
+    "concurrency_source",
+    "total_s",
+    "converges_queued",
+    "api_calls",
+    "calls_by_action",
+    "attempts",
+    "throttled_attempts",
+    "throttled_by_action",
+    "failed_first_attempt",
+    "first_attempt_failure_causes",
+    "first_attempt_failures",
+    "retry_failure_causes",
+    "failures",
+    "dead_lettered",
+    "isolated_afterwards",
+    "left_in_queue",
+    "bound",
+}
+#: what a steady-state round reads (and the one write: the round's sweep message)
+STEADY_ACTIONS = {
+    "dynamodb:Scan",
+    "sqs:SendMessageBatch",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeInstances",
+    "ec2:DescribeIamInstanceProfileAssociations",
+    "auto-scaling:DescribeAutoScalingInstances",
+    "elastic-load-balancing-v2:DescribeTargetGroups",
+    "elastic-load-balancing-v2:DescribeTargetHealth",
+}
 BOUND_KEYS = {
     "by",
     "shared",
@@ -130,6 +176,25 @@ def test_the_quick_bench_runs_and_writes_every_number_as_json(tmp_path: Path) ->
     assert set(results["burst_bound"]) >= BOUND_KEYS
     assert {"zip_bytes", "handler_import_ms"} <= set(results["package"])
     assert "burst_1000_s" in results["throttle_bound"]
+    # and the reconciler's scenarios: steady-state rounds that only read, and a catch-up that isolates all
+    assert "calls per extra instance" in done.stdout
+    reconcile = results["reconcile"]
+    assert set(reconcile["machine"]) >= MACHINE_KEYS
+    assert [s["instances"] for s in reconcile["steady"]] == [3, 6]
+    for steady in reconcile["steady"]:
+        assert set(steady) >= STEADY_KEYS
+        assert steady["mutating_calls"] == {}
+        assert steady["decisions"] == {"none": steady["instances"]}
+        assert set(steady["calls_by_action"]) == STEADY_ACTIONS
+    assert reconcile["no_mutating_call"] is True and reconcile["nothing_queued"] is True
+    assert reconcile["calls_per_extra_instance"] is not None
+    catch_up = reconcile["catch_up"]
+    assert set(catch_up) >= CATCH_UP_KEYS
+    assert catch_up["instances"] == catch_up["converges_queued"] == 3
+    assert catch_up["failures"] == 0
+    assert catch_up["isolated_afterwards"] == 3
+    assert catch_up["left_in_queue"] == 0
+    assert catch_up["concurrency"] == bench_reconcile.module_int("reconcile_maximum_concurrency", 10)[0]
     # and the figures (without the timelines), from which the docs' copy was regenerated
     written = json.loads(figures.read_text())
     assert "timeline" not in json.dumps(written)
@@ -138,6 +203,8 @@ def test_the_quick_bench_runs_and_writes_every_number_as_json(tmp_path: Path) ->
         == (results["single"]["isolate_1eni"]["round_trips_before_first_move"])
     )
     assert benchdocs.generated(docs.read_text()) == benchdocs.render(written)
+    assert written["reconcile"]["catch_up"]["isolated_afterwards"] == 3
+    assert "**The reconciler**" in benchdocs.generated(docs.read_text())
 
 
 def test_the_committed_docs_figures_are_the_committed_figures_file() -> None:
@@ -168,6 +235,31 @@ def test_the_committed_figures_are_a_full_run_that_says_where_it_ran() -> None:
     assert set(figures["burst_bound"]) >= BOUND_KEYS
 
 
+def test_the_committed_reconciler_figures_are_a_full_run_that_says_where_it_ran() -> None:
+    """The reconciler's part of docs/bench.json: steady-state rounds over 100 and 1,000 isolated instances
+    that write nothing but their sweep message and whose calls grow with pages, and a catch-up of 200
+    lost events at the module's concurrency that isolates every instance."""
+    reconcile = json.loads(benchdocs.FIGURES.read_text(encoding="utf-8"))["reconcile"]
+    assert set(reconcile["machine"]) >= MACHINE_KEYS
+    assert reconcile["date"]
+    assert [s["instances"] for s in reconcile["steady"]] == [100, 1000]
+    for steady in reconcile["steady"]:
+        assert set(steady) >= STEADY_KEYS
+        assert steady["mutating_calls"] == {}, steady["instances"]
+        assert steady["converges_queued"] == 0
+    assert reconcile["settings"]["target_groups_in_vpc"] >= 1
+    assert reconcile["calls_per_extra_instance"] == bench_reconcile.calls_per_extra_instance(
+        reconcile["steady"]
+    )
+    assert reconcile["calls_per_extra_instance"] <= reconcile["calls_per_extra_instance_goal"] == 0.25
+    catch_up = reconcile["catch_up"]
+    assert set(catch_up) >= CATCH_UP_KEYS
+    assert catch_up["instances"] == catch_up["converges_queued"] == catch_up["isolated_afterwards"] == 200
+    assert catch_up["failures"] == 0
+    assert catch_up["concurrency"] == bench_reconcile.module_int("reconcile_maximum_concurrency", 10)[0]
+    assert len(catch_up["first_attempt_failures"]) == sum(catch_up["first_attempt_failure_causes"].values())
+
+
 def test_make_bench_rewrites_the_committed_figures() -> None:
     # the Makefile's bench target runs the bench with BENCH_ARGS (its default, unless given)
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
@@ -181,6 +273,115 @@ def test_make_bench_rewrites_the_committed_figures() -> None:
     assert bench.figures_target(bench.parse_args(["--quick"])) is None
     assert bench.figures_target(bench.parse_args(["--single-only"])) is None
     assert bench.figures_target(bench.parse_args(["--no-figures"])) is None
+    # the reconciler's part alone rewrites the figures too (it keeps the handler's: see below)
+    assert bench.figures_target(bench.parse_args(["--reconcile-only"])) == benchdocs.FIGURES
+    assert bench.figures_target(bench.parse_args(["--reconcile-only", "--quick"])) is None
+
+
+def test_the_reconciler_options() -> None:
+    args = bench.parse_args(["--reconcile-steady", "100,1000", "--catch-up", "200"])
+    assert (args.reconcile_steady, args.catch_up, args.no_reconcile, args.reconcile_only) == (
+        [100, 1000],
+        200,
+        False,
+        False,
+    )
+    for wrong in ("100,ten", "0,100", ""):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--reconcile-steady", wrong])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--no-reconcile", "--reconcile-only"])
+
+
+def test_a_run_that_leaves_a_part_out_keeps_that_parts_figures() -> None:
+    previous = {"single": {"old": 1}, "burst": {"old": 2}, "reconcile": {"old": 3}}
+    handler_run = {"single": {"new": 1}, "burst": {"new": 2}}
+    reconciler_run = {"label": "after", "reconcile": {"new": 3}}
+    # a --reconcile-only run replaces the reconciler's figures only
+    merged = bench.merged_figures(reconciler_run, previous, bench.parse_args(["--reconcile-only"]))
+    assert merged == {**previous, "reconcile": {"new": 3}}
+    # a --no-reconcile run keeps the reconciler's
+    merged = bench.merged_figures(handler_run, previous, bench.parse_args(["--no-reconcile"]))
+    assert merged == {**handler_run, "reconcile": {"old": 3}}
+    # a whole run replaces everything, and a first run keeps nothing
+    whole = {**handler_run, "reconcile": {"new": 3}}
+    assert bench.merged_figures(whole, previous, bench.parse_args([])) == whole
+    assert bench.merged_figures(reconciler_run, None, bench.parse_args(["--reconcile-only"])) == {
+        "reconcile": {"new": 3}
+    }
+
+
+def test_the_calls_per_extra_instance_are_the_slope_between_the_smallest_and_largest_round() -> None:
+    steady = [{"instances": 1000, "api_calls": 28}, {"instances": 100, "api_calls": 9}]
+    assert bench_reconcile.calls_per_extra_instance(steady) == round(19 / 900, 4)
+    assert bench_reconcile.calls_per_extra_instance(steady[:1]) is None
+    assert bench_reconcile.calls_per_extra_instance([steady[0], dict(steady[0])]) is None
+
+
+def test_calls_that_grow_with_pages_not_instances() -> None:
+    def pages(instances: int) -> dict[str, int]:
+        return bench_reconcile.paged_calls(
+            tagged=instances, isolated=instances, target_groups=1, scan_pages=1
+        )
+
+    small, large = pages(100), pages(1000)
+    assert large["auto-scaling:DescribeAutoScalingInstances"] == 20
+    assert small["auto-scaling:DescribeAutoScalingInstances"] == 2
+    assert small["ec2:DescribeInstances"] == large["ec2:DescribeInstances"] == 1
+    assert (
+        small["ec2:DescribeIamInstanceProfileAssociations"],
+        large["ec2:DescribeIamInstanceProfileAssociations"],
+    ) == (1, 5)
+    assert pages(1001)["ec2:DescribeInstances"] == 2
+    assert (sum(large.values()) - sum(small.values())) / 900 <= bench_reconcile.CALLS_PER_EXTRA_INSTANCE_GOAL
+
+
+def test_a_steady_state_write_is_anything_but_a_read_and_the_rounds_sweep_message() -> None:
+    assert not bench_reconcile.is_write("dynamodb:Scan")
+    assert not bench_reconcile.is_write("ec2:DescribeInstances")
+    assert bench_reconcile.is_write("sqs:SendMessageBatch")
+    assert bench_reconcile.is_write("ec2:ModifyNetworkInterfaceAttribute")
+    reads = {"ec2:DescribeInstances": 1, "auto-scaling:DescribeAutoScalingInstances": 2}
+    round_ = {"dynamodb:Scan": 1, "sqs:SendMessageBatch": 1}
+    assert bench_reconcile.mutating_calls(round_, reads) == {}
+    # a converge queued by the sweep, or a write of the round besides its sweep message, is counted
+    assert bench_reconcile.mutating_calls(round_, {**reads, "sqs:SendMessageBatch": 1}) == {
+        "sqs:SendMessageBatch": 1
+    }
+    assert bench_reconcile.mutating_calls({**round_, "dynamodb:UpdateItem": 2}, reads) == {
+        "dynamodb:UpdateItem": 2
+    }
+
+
+def test_the_pollers_are_the_modules_default_concurrency(tmp_path: Path) -> None:
+    variables = tmp_path / "variables.tf"
+    variables.write_text(
+        'variable "reconcile_maximum_concurrency" {\n  description = "x"\n  type        = number\n'
+        "  default     = 7\n\n  validation {\n    condition     = true\n  }\n}\n"
+    )
+    assert bench_reconcile.module_int("reconcile_maximum_concurrency", 10, variables)[0] == 7
+    variables.write_text('variable "other" {\n  default = 3\n}\n')
+    count, source = bench_reconcile.module_int("reconcile_maximum_concurrency", 10, variables)
+    assert count == 10 and "no default" in source
+    # and the module's own variables.tf has it
+    assert (bench_reconcile.module_default("reconcile_maximum_concurrency") or "").isdigit()
+
+
+def test_a_steady_state_round_only_reads_and_counts_its_calls_by_action() -> None:
+    # Given three isolated instances, converged, on the bench's emulator (no latency: the shape is tested)
+    network = bench.SimulatedNetwork(0.0, 200, 5)
+    # When one round runs
+    steady = bench_reconcile.steady_state(network, 3, wait=0)
+    # Then it decided each instance converged, queued nothing and wrote nothing but its sweep message
+    assert steady["decisions"] == {"none": 3}
+    assert steady["converges_queued"] == steady["messages_left"] == 0
+    assert steady["mutating_calls"] == {}
+    assert steady["writes_by_action"] == {"sqs:SendMessageBatch": 1}
+    # and its calls are counted by action: the round's Scan and message, then the sweep's batched reads
+    assert steady["round_calls_by_action"] == {"dynamodb:Scan": 1, "sqs:SendMessageBatch": 1}
+    assert set(steady["calls_by_action"]) == STEADY_ACTIONS
+    assert steady["calls_by_action"] == steady["calls_if_by_pages"]
+    assert steady["api_calls"] == sum(steady["calls_by_action"].values())
 
 
 @pytest.mark.parametrize(
@@ -211,8 +412,21 @@ def test_make_bench_rewrites_the_committed_figures() -> None:
             "-",
             "-: RuntimeError: moto answered # for sg-0123456789abcdef0 after # s",
         ),
+        (
+            InstanceIsolationFailed(
+                "i-0123456789abcdef0",
+                {
+                    "move_interfaces": "ClientError: An error occurred (RequestLimitExceeded) when calling "
+                    "the ModifyNetworkInterfaceAttribute operation (reached max retries: 4): Request limit "
+                    "exceeded."
+                },
+                {"instance_id": "i-0123456789abcdef0", "status": "failed"},
+            ),
+            "move_interfaces",
+            "move_interfaces: ClientError RequestLimitExceeded (ModifyNetworkInterfaceAttribute)",
+        ),
     ],
-    ids=["a-failed-step", "an-error-outside-the-steps"],
+    ids=["a-failed-step", "an-error-outside-the-steps", "a-failed-converge"],
 )
 def test_each_failure_is_kept_with_its_step_and_counted_by_cause(
     error: Exception, step: str, cause: str

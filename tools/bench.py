@@ -4,6 +4,7 @@ simulated AWS latency and EC2 API throttling.
     python -m tools.bench                      # everything; prints a table, writes build/bench.json
     python -m tools.bench --quick              # a smoke run (small burst, short wait)
     python -m tools.bench --label after        # tag the numbers (e.g. before/after a change)
+    python -m tools.bench --reconcile-only     # only the reconciler's scenarios (tools/bench_reconcile.py)
 
 What is simulated, with botocore event hooks on every client of the run (nothing in the handler changes):
 
@@ -30,7 +31,13 @@ What is measured:
   twice (Lambda's asynchronous retries, here without their 1 and 2 minute delays): completion time, peak
   concurrency, throttled attempts, failures on the first attempt and in the end (must be 0), and that
   every instance's ENIs are on the isolation group afterwards;
-- the Lambda zip's size, and the handler's import time in a fresh interpreter (``-X importtime``).
+- the Lambda zip's size, and the handler's import time in a fresh interpreter (``-X importtime``);
+- the reconciler (`tools.bench_reconcile`, each scenario on an emulator of its own): a steady-state round
+  over ``--reconcile-steady`` isolated instances (default 100 and 1,000: calls by action, writes, time,
+  calls per extra instance) and the catch-up of ``--catch-up`` instances whose events were lost (default
+  200, by the module's ``reconcile_maximum_concurrency`` pollers); ``--no-reconcile`` leaves it out,
+  ``--reconcile-only`` runs it alone. A run that leaves a part out keeps that part's figures of the
+  figures file it rewrites.
 
 Timing is wall-clock against an emulator on this machine: moto's own processing time is included (it is
 reported: ``emulator_ms`` is the mean time per attempt beyond the injected latency).
@@ -57,7 +64,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -72,7 +79,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
-from ec2_isolation.errors import EventIsolationFailed
+from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed
 from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from ec2_isolation.steps import STEP_ACTIONS, required_actions
@@ -524,7 +531,8 @@ def single_instance_scenarios(
 
 
 def launch_fleet(ec2: EC2Client, account: Account, count: int) -> list[str]:
-    """``count`` instances with one ENI and the application's profile, launched in batches."""
+    """``count`` instances with one ENI and the application's profile (each one associated with it),
+    launched in batches."""
     ids: list[str] = []
     while len(ids) < count:
         batch = min(100, count - len(ids))
@@ -540,7 +548,29 @@ def launch_fleet(ec2: EC2Client, account: Account, count: int) -> list[str]:
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "fleet"}]}],
         )
         ids += [i["InstanceId"] for i in reservation["Instances"]]
+    associate_each(ec2, ids, account.app_profile_arn)
     return ids
+
+
+def associate_each(ec2: EC2Client, instance_ids: list[str], profile_arn: str) -> None:
+    """Associate ``profile_arn`` with each of ``instance_ids`` that has no association: EC2 associates the
+    profile given to RunInstances with every instance it launches, moto with the first of the reservation
+    only (the others would be isolated without the profile swap and the credential revocation)."""
+    associated: set[str] = set()
+    paginator = ec2.get_paginator("describe_iam_instance_profile_associations")
+    for start in range(0, len(instance_ids), 200):
+        pages = paginator.paginate(
+            Filters=[
+                {"Name": "instance-id", "Values": instance_ids[start : start + 200]},
+                {"Name": "state", "Values": ["associating", "associated"]},
+            ]
+        )
+        associated |= {a["InstanceId"] for page in pages for a in page["IamInstanceProfileAssociations"]}
+    for instance_id in instance_ids:
+        if instance_id not in associated:
+            ec2.associate_iam_instance_profile(
+                InstanceId=instance_id, IamInstanceProfile={"Arn": profile_arn}
+            )
 
 
 @dataclass
@@ -621,7 +651,13 @@ def emulator_errors(log: str) -> dict[str, int]:
 
 def failed_attempts(instance_id: str, attempt: int, error: BaseException) -> list[FailedAttempt]:
     """Every failure of one failed invocation: one per failed step of the instance's result (an isolation
-    that ran), or the exception itself with the handler's function it came from (one that did not)."""
+    that ran: an event's, or a reconciler converge's), or the exception itself with the handler's function
+    it came from (one that did not)."""
+    if isinstance(error, InstanceIsolationFailed) and error.failures:
+        return [
+            FailedAttempt(instance_id, attempt, step, *_split_error(str(why)))
+            for step, why in error.failures.items()
+        ]
     if isinstance(error, EventIsolationFailed):
         instances = error.summary.get("instances") or [{}]
         failures = instances[0].get("failures") or {}
@@ -1076,20 +1112,20 @@ def _burst_lines(b: dict[str, Any], bound: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def report(results: dict[str, Any]) -> str:
-    scenarios: dict[str, dict[str, Any]] = results["single"]
+def report(results: dict[str, Any], reconciler: Sequence[str] = ()) -> str:
+    """The printed table; ``reconciler``: the reconciler's lines (`tools.bench_reconcile.report_lines`)."""
     width = max(len(label) for _, label in ROWS) + 2
     lines = [
         f"EC2 isolation bench ({results['label']}): latency {results['latency_ms']:g} ms, EC2 mutating "
         f"bucket {results['bucket_size']:g} / {results['refill_rate']:g} per s per action, untrack wait "
         f"{results['untrack_wait_seconds']} s",
-        "",
-        *_table(scenarios, width),
     ]
-    before = results.get("before") or {}
-    if "single" in before:
-        lines += ["", f"before ({before['commit'][:7]}):", *_table(before["single"], width)]
-    lines += _before_after(results)
+    if "single" in results:
+        lines += ["", *_table(results["single"], width)]
+        before = results.get("before") or {}
+        if "single" in before:
+            lines += ["", f"before ({before['commit'][:7]}):", *_table(before["single"], width)]
+        lines += _before_after(results)
     if results.get("burst"):
         lines += _burst_lines(results["burst"], results.get("burst_bound"))
     bound = results.get("throttle_bound")
@@ -1112,6 +1148,7 @@ def report(results: dict[str, Any]) -> str:
             f"handler import {p['handler_import_ms']} ms "
             f"(boto3 {p['boto3_import_ms']} ms of it); {p['iam_actions']} IAM actions",
         ]
+    lines += reconciler
     m = results.get("machine")
     if m:
         lines.append(
@@ -1212,7 +1249,8 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in results.items() if k not in ("single", "before")}
     # where the handlers were imported from, without this machine's paths
     kept["handler"] = "lambda/ec2_isolation"
-    kept["single"] = without_timelines(results["single"])
+    if "single" in results:
+        kept["single"] = without_timelines(results["single"])
     before = results.get("before")
     if before:
         kept["before"] = {
@@ -1249,7 +1287,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-figures", action="store_true", help="write no figures, leave the docs alone")
     parser.add_argument("--docs", type=Path, default=DOCS, help=f"(default {DOCS.relative_to(ROOT)})")
     parser.add_argument("--single-only", action="store_true", help="only the single-instance scenarios")
+    parser.add_argument(
+        "--reconcile-steady",
+        type=sizes,
+        default=None,
+        help="isolated instances of the reconciler's steady-state rounds (100,1000; quick: 3,6)",
+    )
+    parser.add_argument(
+        "--catch-up",
+        type=int,
+        default=None,
+        help="instances whose events were lost, for the reconciler to catch up (200; quick: 3; 0: none)",
+    )
+    parser.add_argument(
+        "--reconcile-concurrency",
+        type=int,
+        default=None,
+        help="pollers of the catch-up (default: the module's reconcile_maximum_concurrency)",
+    )
+    reconciler = parser.add_mutually_exclusive_group()
+    reconciler.add_argument("--no-reconcile", action="store_true", help="leave the reconciler out")
+    reconciler.add_argument("--reconcile-only", action="store_true", help="only the reconciler's scenarios")
     return parser.parse_args(argv)
+
+
+def sizes(text: str) -> list[int]:
+    """``100,1000`` -> [100, 1000] (``--reconcile-steady``)."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"instance counts must be 1 or more: {text!r}")
+    return values
 
 
 def figures_target(args: argparse.Namespace) -> Path | None:
@@ -1261,12 +1331,32 @@ def figures_target(args: argparse.Namespace) -> Path | None:
     return None if args.quick or args.single_only else FIGURES
 
 
+def merged_figures(
+    new: dict[str, Any], previous: dict[str, Any] | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The figures a run writes: what it measured and, from the figures file it rewrites, the part it
+    left out (a --reconcile-only run keeps the handler's figures, a --no-reconcile run the reconciler's);
+    each part names the machine and the run it was measured in."""
+    if args.reconcile_only:
+        return {**(previous or {}), "reconcile": new["reconcile"]}
+    if args.no_reconcile and previous and previous.get("reconcile"):
+        return {**new, "reconcile": previous["reconcile"]}
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # The handler's JSON log lines (thousands in a burst) are not the bench's output.
     logging.getLogger("ec2_isolation").addHandler(logging.NullHandler())
     logging.getLogger("ec2_isolation").propagate = False
-    count = 0 if args.single_only else args.burst if args.burst is not None else (10 if args.quick else 1000)
+    handler_parts = not args.reconcile_only
+    count = (
+        0
+        if args.single_only or not handler_parts
+        else args.burst
+        if args.burst is not None
+        else (10 if args.quick else 1000)
+    )
     wait = args.untrack_wait if args.untrack_wait is not None else (1 if args.quick else 15)
     began = time.perf_counter()
     network = SimulatedNetwork(args.latency_ms / 1000, args.bucket_size, args.refill_rate)
@@ -1281,6 +1371,54 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
     }
     phases: dict[str, float] = {}
+    if handler_parts:
+        handler_scenarios(args, network, results, phases, count=count, wait=wait)
+    reconciler: list[str] = []
+    if not args.single_only and not args.no_reconcile:
+        # tools.bench_reconcile builds on this module's parts: imported once this module is whole
+        from tools import bench_reconcile  # noqa: PLC0415
+
+        with phase(phases, "reconcile"):
+            results["reconcile"] = bench_reconcile.run(
+                latency=args.latency_ms / 1000,
+                bucket_size=args.bucket_size,
+                refill_rate=args.refill_rate,
+                steady_sizes=args.reconcile_steady or ([3, 6] if args.quick else [100, 1000]),
+                catch_up_count=args.catch_up if args.catch_up is not None else (3 if args.quick else 200),
+                concurrency=args.reconcile_concurrency,
+                wait=wait,
+            )
+        reconciler = bench_reconcile.report_lines(results["reconcile"])
+    if handler_parts and not args.single_only:
+        with phase(phases, "package"):
+            results["package"] = package_numbers(1 if args.quick else 3)
+    results["phases_s"] = phases
+    results["bench_s"] = round(time.perf_counter() - began, 1)
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report(results, reconciler))
+    print(f"JSON: {args.json_out}")
+    target = figures_target(args)
+    if target is not None:
+        previous = json.loads(target.read_text(encoding="utf-8")) if target.exists() else None
+        written = merged_figures(figures(results), previous, args)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+        changed = benchdocs.write(target, args.docs)
+        print(f"figures: {target}; {args.docs} {'regenerated' if changed else 'unchanged'}")
+    return 0
+
+
+def handler_scenarios(
+    args: argparse.Namespace,
+    network: SimulatedNetwork,
+    results: dict[str, Any],
+    phases: dict[str, float],
+    *,
+    count: int,
+    wait: int,
+) -> None:
+    """The handler's scenarios: the handler of --before-ref, then this one's single instances and burst."""
     if args.before_ref and not args.single_only:
         with phase(phases, "before"):
             results["before"] = measure_before(args.before_ref, args, wait)
@@ -1306,22 +1444,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if results["burst"]:
                 results["burst_bound"] = burst_bound(results)
-    if not args.single_only:
-        with phase(phases, "package"):
-            results["package"] = package_numbers(1 if args.quick else 3)
-    results["phases_s"] = phases
-    results["bench_s"] = round(time.perf_counter() - began, 1)
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(report(results))
-    print(f"JSON: {args.json_out}")
-    target = figures_target(args)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(figures(results), indent=2) + "\n", encoding="utf-8")
-        changed = benchdocs.write(target, args.docs)
-        print(f"figures: {target}; {args.docs} {'regenerated' if changed else 'unchanged'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The benchmark's figures in the docs: the Benchmark section of docs/failure-handling.md, between its
-markers, is generated from docs/bench.json (the figures `make bench` writes), so that it cannot go stale.
+markers, is generated from docs/bench.json (the figures `make bench` writes), so that it cannot go stale:
+the handler's figures, then the reconciler's (`tools/bench_reconcile.py`), each with the machine and the
+run they were measured in.
 
     python -m tools.benchdocs           # regenerate the section from docs/bench.json
     python -m tools.benchdocs --check   # exit 1 when the section is not what docs/bench.json gives
@@ -161,6 +163,168 @@ def _burst(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _machine(m: dict[str, Any]) -> str:
+    return (
+        f"{_n(m.get('cores'))} cores ({m.get('cpu', '-')}), {_n(m.get('memory_gib'))} GiB, "
+        f"{m.get('platform', '-')}, Python {m.get('python', '-')}, moto {m.get('moto', '-')}, boto3 "
+        f"{m.get('boto3', '-')} (botocore {m.get('botocore', '-')})"
+    )
+
+
+def _beyond_pages(steady: list[dict[str, Any]]) -> str:
+    """The calls of a steady-state round that differ from its pages, e.g. ``ec2:Describe... 10 calls at
+    1,000 instances where 5 would do``."""
+    differences = [
+        f"`{action}` made {s['calls_by_action'].get(action, 0)} calls at {s['instances']:,} instances where "
+        f"{pages} would do"
+        + (" (its answers came in smaller pages)" if s["calls_by_action"].get(action, 0) > pages else "")
+        for s in steady
+        for action, pages in sorted(s["calls_if_by_pages"].items())
+        if s["calls_by_action"].get(action, 0) != pages
+    ]
+    return "; ".join(differences) or "-"
+
+
+def _steady(r: dict[str, Any]) -> list[str]:
+    steady: list[dict[str, Any]] = r.get("steady") or []
+    if not steady:
+        return ["No steady-state round was run.", ""]
+    actions = sorted({a for s in steady for a in s["calls_by_action"]})
+    lines = [
+        "| steady-state round | " + " | ".join(f"{s['instances']:,} isolated" for s in steady) + " |",
+        "| --- |" + " ---: |" * len(steady),
+        "| the round: the schedule's event, the sweep message sent | "
+        + " | ".join(_s(s["round_ms"]) for s in steady)
+        + " |",
+        "| the sweep | " + " | ".join(_s(s["sweep_ms"]) for s in steady) + " |",
+        "| API calls | " + " | ".join(str(s["api_calls"]) for s in steady) + " |",
+        *(
+            f"| `{action}` | " + " | ".join(str(s["calls_by_action"].get(action, 0)) for s in steady) + " |"
+            for action in actions
+        ),
+        "| mutating calls besides the round's sweep message | "
+        + " | ".join(str(sum(s["mutating_calls"].values())) for s in steady)
+        + " |",
+        "| converges queued | " + " | ".join(str(s["converges_queued"]) for s in steady) + " |",
+        "| the records (about, as JSON) | "
+        + " | ".join(f"{round(s['record_table_bytes'] / 1024):,} KB" for s in steady)
+        + " |",
+        "",
+    ]
+    mutating = {s["instances"]: s["mutating_calls"] for s in steady if s["mutating_calls"]}
+    per_extra = r.get("calls_per_extra_instance")
+    smallest, largest = steady[0], steady[-1]
+    text = (
+        f"A round makes {smallest['api_calls']} calls over {smallest['instances']:,} isolated instances and "
+        f"{largest['api_calls']} over {largest['instances']:,}: "
+        + (
+            f"{_n(per_extra)} calls per extra instance (goal: at most "
+            f"{_n(r['calls_per_extra_instance_goal'])}; {'met' if r.get('within_goal') else 'not met'})"
+            if per_extra is not None
+            else "one size only, no calls per extra instance"
+        )
+        + ". "
+        + (
+            "They are the pages: the Scan's (1 MB each), the tagged instances' (1,000 a "
+            "DescribeInstances), their profile associations' (200 ids a "
+            "DescribeIamInstanceProfileAssociations) and Auto Scaling memberships' (50 ids a "
+            "DescribeAutoScalingInstances), one read of the isolation groups, one of the target groups and "
+            "one of each one's registrations in the VPC. "
+            if r.get("calls_are_pages")
+            else "They grow with pages (1 MB a Scan, 1,000 instances a DescribeInstances, 200 ids a "
+            "DescribeIamInstanceProfileAssociations, 50 a DescribeAutoScalingInstances, one read of the "
+            "isolation groups, of the target groups and of each one's registrations), but not all as those "
+            f"limits allow: {_beyond_pages(steady)}. "
+        )
+        + (
+            "Nothing but the round's sweep message is written (`SendMessageBatch`), and no converge is "
+            "queued."
+            if r.get("no_mutating_call") and r.get("nothing_queued")
+            else f"It writes more than the sweep message: {json.dumps(mutating)}."
+        )
+    )
+    return [*lines, text, ""]
+
+
+def _catch_up(r: dict[str, Any]) -> list[str]:
+    c = r.get("catch_up")
+    if not c:
+        return ["No catch-up was run.", ""]
+    b = c["bound"]
+    throttled: dict[str, int] = c.get("throttled_by_action") or {}
+    lines = [
+        f"| catch-up: {c['instances']} instances whose events were lost, {c['concurrency']} pollers | |",
+        "| --- | ---: |",
+        f"| from the schedule's event to the last converge | {c['total_s']:g} s |",
+        f"| the round / the sweep ({c['converges_queued']} converges queued) | {_s(c['round_ms'])} / "
+        f"{_s(c['sweep_ms'])} |",
+        f"| a converge, median / longest | {_n(c['invocation_s_median'])} s / "
+        f"{_n(c['invocation_s_max'])} s |",
+        f"| API calls ({c['attempts']} attempts) | {c['api_calls']} |",
+        f"| throttled attempts | {c['throttled_attempts']}"
+        + (" (" + ", ".join(f"`{a}` {n}" for a, n in throttled.items()) + ")" if throttled else "")
+        + " |",
+        f"| failed messages: first receive / in the end (dead letters) | {c['failed_first_attempt']} / "
+        f"{c['failures']} |",
+        f"| isolated afterwards (ENIs on the isolation group) | {c['isolated_afterwards']} / "
+        f"{c['instances']} |",
+        f"| least time EC2's buckets allow (`{b['busiest_ec2_action'].split(':')[-1]}`, "
+        f"{b['busiest_ec2_action_calls']} calls) | {_n(b['throttling_s'])} s |",
+        f"| least time the pollers allow ({b['waves']} median converges one after the other) | "
+        f"{_n(b['workers_s'])} s |",
+        "",
+    ]
+    causes: dict[str, int] = c.get("first_attempt_failure_causes") or {}
+    if causes:
+        lines += [
+            "Why messages failed their first receive (each failed step, by cause; every one is in "
+            "`docs/bench.json`):",
+            "",
+            "| cause (step: error) | failed steps |",
+            "| --- | ---: |",
+            *(f"| {_cell(cause)} | {count} |" for cause, count in causes.items()),
+            "",
+        ]
+    pollers = (b.get("workers_s") or 0) >= (b.get("throttling_s") or 0)
+    lines += [
+        f"The pollers are {c['concurrency']} ({c['concurrency_source']}), batch size 1; each converge reads "
+        "the instance and its record again and runs the isolation, whose untrack wait "
+        f"({r['untrack_wait_seconds']} s, slept) holds its poller: "
+        + (
+            f"the catch-up is bound by the pollers ({b['waves']} converges one after the other on each), "
+            "not by EC2's buckets."
+            if pollers
+            else "the catch-up is bound by EC2's buckets, not by the pollers."
+        )
+        + f" A failed message is received again at once here (after the queue's visibility timeout in "
+        f"Lambda), and goes to the dead letters after {c['max_receives']} receives.",
+        "",
+    ]
+    return lines
+
+
+def _reconciler(figures: dict[str, Any]) -> list[str]:
+    r = figures.get("reconcile")
+    if not r:
+        return ["The reconciler was not measured."]
+    s = r["settings"]
+    return [
+        f"**The reconciler** (`tools/bench_reconcile.py`), measured on {r['date']} on "
+        f"{_machine(r['machine'])}: the function with the module's defaults (Auto Scaling "
+        f"{s['auto_scaling_action']}, target groups deregistered, with {s['target_groups_in_vpc']} target "
+        "group in the VPC so that their reads are made, termination protection, result events), "
+        f"{r['latency_ms']:g} ms a request and the same EC2 buckets, each scenario on an emulator of its "
+        "own. "
+        "A steady state is isolated instances that have not changed since (one isolated by the handler, "
+        "the others launched as it left that one, with their records as the handler writes them); its "
+        "round is the schedule's event (the function scans the open records and sends one sweep message) "
+        "and that message's sweep, delivered as the queue's event source mapping delivers it.",
+        "",
+        *_steady(r),
+        *_catch_up(r),
+    ]
+
+
 _BY: Final = {
     "throttling": "EC2's simulated throttling",
     "workers": "the worker count",
@@ -225,10 +389,8 @@ def render(figures: dict[str, Any]) -> str:
         "reads at once, the record, then the transition move beside the Auto Scaling detach and the "
         "termination protection.",
         "",
-        f"Measured on: {_n(m.get('cores'))} cores ({m.get('cpu', '-')}), {_n(m.get('memory_gib'))} GiB, "
-        f"{m.get('platform', '-')}, Python {m.get('python', '-')}, moto {m.get('moto', '-')}, boto3 "
-        f"{m.get('boto3', '-')} (botocore {m.get('botocore', '-')}); the machine is shared, and its load "
-        "changes the times (not the round trips).",
+        f"Measured on: {_machine(m)}; the machine is shared, and its load changes the times (not the round "
+        "trips).",
         "",
         *_one_instance(figures),
         "",
@@ -262,6 +424,9 @@ def render(figures: dict[str, Any]) -> str:
         + f"; importing the handler takes {package['handler_import_ms']:g} ms (boto3 "
         f"{package['boto3_import_ms']:g} ms of it)."
     )
+    lines += ["", *_reconciler(figures)]
+    while lines and not lines[-1]:
+        lines.pop()
     return "\n".join(line if not line or line.startswith("|") else _para(line) for line in lines)
 
 
