@@ -674,9 +674,9 @@ variable "reconcile_full_schedule" {
 }
 
 variable "reconcile_maximum_concurrency" {
-  description = "How many reconciler invocations (one account and region, or one instance, each) may run at once: the maximum concurrency of the reconcile queue's event source mapping. Keep it below reserved_concurrent_executions, so that sweeps never take the concurrency isolations need."
+  description = "How many reconciler invocations (one account and region, or one instance, each) may run at once: the maximum concurrency of the reconcile queue's event source mapping. A catch-up of lost isolations runs that many at a time (each waits untrack_wait_seconds): 10 catch up 200 in about five minutes and leave two thirds of the default reserved concurrency (30) to the isolations. Keep it below reserved_concurrent_executions, so that sweeps never take the concurrency isolations need."
   type        = number
-  default     = 5
+  default     = 10
   nullable    = false
 
   validation {

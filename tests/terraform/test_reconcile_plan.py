@@ -280,12 +280,12 @@ def test_the_event_source_mapping_takes_one_message_at_a_time_with_bounded_concu
     example_plan: Plan,
 ) -> None:
     """Then the mapping reads the reconcile queue for the function, one message per invocation, reports
-    the failed messages only, and runs at most 5 at once."""
+    the failed messages only, and runs at most 10 at once (the default)."""
     mapping = example_plan.after("aws_lambda_event_source_mapping.reconcile[0]")
 
     assert mapping["batch_size"] == 1
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert mapping["scaling_config"] == [{"maximum_concurrency": 5}]
+    assert mapping["scaling_config"] == [{"maximum_concurrency": 10}]
     assert mapping["enabled"] is True
     assert "aws_sqs_queue.reconcile[0].arn" in example_plan.references(
         "aws_lambda_event_source_mapping.reconcile", "event_source_arn"

@@ -191,7 +191,9 @@ def instance_profiles(ec2: EC2Client, instance_ids: Sequence[str], calls: Calls)
             Filters=[
                 {"Name": "instance-id", "Values": chunk},
                 {"Name": "state", "Values": ["associating", "associated"]},
-            ]
+            ],
+            # the most a page holds: one call per 200 instances
+            PaginationConfig={"PageSize": 1000},
         )
         for page in pages:
             calls["ec2:DescribeIamInstanceProfileAssociations"] += 1
