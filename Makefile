@@ -10,7 +10,8 @@ CHECKOV_VENV ?= .venv-checkov
 FLOOR_VENV ?= .venv-botocore-floor
 # `make bench BENCH_ARGS="--burst 1000"`: options of tools/bench.py (`python -m tools.bench --help`).
 # The default burst is 200 instances: 1000 need at least 560 s of EC2 throttling alone (and moto on two
-# cores cannot keep up with 50 workers), more than the bench's ten-minute budget.
+# cores cannot keep up with 50 workers). With the reconciler's scenarios (--no-reconcile leaves them out,
+# --reconcile-only keeps them alone), `make bench` takes about a quarter of an hour.
 BENCH_ARGS ?= --burst 200
 # `make compliance PLAN=plan.json`: a `terraform show -json` plan to check (default: every example).
 PLAN ?=
