@@ -85,12 +85,18 @@ def xdist_group(item: pytest.Item) -> str | None:
     return None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Each test's xdist group, marked as it is collected: before any ``pytest_collection_modifyitems``,
+    among them pytest-xdist's own (in each worker), which turns the marks into the groups ``--dist
+    loadgroup`` schedules by (a ``@group`` suffix of the node id). A mark added later is not seen, and the
+    tests of a group then spread over the workers, each setting up its module's emulator again."""
+    if (group := xdist_group(item)) is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that read the record of the handler's AWS calls run after the tests that make the calls.
     items.sort(key=lambda item: item.get_closest_marker("after_unit_tests") is not None)
-    for item in items:
-        if (group := xdist_group(item)) is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     collected = {Path(str(item.path)) for item in items}
     unfiltered = (
         not config.option.keyword

@@ -224,19 +224,32 @@ def upgrade(configuration: Path, directory: Path) -> Upgrade:
     return Upgrade(configuration, release_addresses, plan, unmoved, upgraded_addresses, seconds)
 
 
-@pytest.fixture(scope="module", params=[BASIC, ORGANIZATION], ids=["basic", "organization"])
-def upgraded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
+@pytest.fixture(scope="module")
+def upgrades(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Upgrade]:
+    """The upgrade of each configuration, made once for the module, when a test first asks for it: the
+    tests' order may alternate between the configurations (pytest-xdist keeps the collection order), and
+    a parametrized module fixture would then apply each one again."""
     try:
         tfcli.terraform_binary()
     except tfcli.TerraformNotFoundError as error:
         pytest.fail(f"{error}. The end-to-end tests need it and are not skipped without it.", pytrace=False)
+    return {}
+
+
+@pytest.fixture(params=[BASIC, ORGANIZATION], ids=["basic", "organization"])
+def upgraded(
+    request: pytest.FixtureRequest, upgrades: dict[Path, Upgrade], tmp_path_factory: pytest.TempPathFactory
+) -> Upgrade:
     configuration: Path = request.param
+    if configuration in upgrades:
+        return upgrades[configuration]
     result = upgrade(configuration, tmp_path_factory.mktemp(f"upgrade-{configuration.name}"))
     # What the upgrade did, for the record (pytest -s, or -rA)
     changed = [c["address"] for c in result.managed_changes if c["change"]["actions"] != ["no-op"]]
     seconds = {step: round(took) for step, took in result.seconds.items()}
     print(f"\n{configuration}: {dict(sorted(result.actions().items()))}, {len(result.moves())} moved")
     print(f"  changed: {changed}\n  seconds: {seconds}")
+    upgrades[configuration] = result
     return result
 
 
