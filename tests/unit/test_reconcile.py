@@ -134,6 +134,13 @@ def tag(ec2: Any, instance_id: str, value: str | None) -> None:
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "SecurityIsolation", "Value": value}])
 
 
+def move_back(ec2: Any, instance_id: str, group_id: str) -> str:
+    """Someone puts the instance's one ENI back on ``group_id``; the ENI's id."""
+    (eni,) = eni_groups(ec2, instance_id)
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[group_id])
+    return eni
+
+
 def replace_profile(ec2: Any, instance_id: str, profile_arn: str) -> str:
     """Someone puts ``profile_arn`` on the instance in place of the one it has; the new association's id."""
     (association,) = ec2.describe_iam_instance_profile_associations(
@@ -229,8 +236,7 @@ class TestManyRecords:
         instance_id = launch()
         tag(ec2, instance_id, "Isolate")
         reconciler.round()
-        (eni,) = eni_groups(ec2, instance_id)
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        move_back(ec2, instance_id, network.app_group_id)
         monkeypatch.setattr(reconcile, "MAX_RECORDS_BYTES", 10)
         reconciler.results.clear()
         # When a round runs
@@ -367,8 +373,7 @@ class TestDrift:
         # Given an isolated instance whose ENI the application's pipeline put back on its app group
         instance_id = launch()
         isolate(invoke, instance_id, rsettings)
-        (eni,) = eni_groups(ec2, instance_id)
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        eni = move_back(ec2, instance_id, network.app_group_id)
         sleeps.clear()
         result_events.read()
         # When the round runs
@@ -942,8 +947,7 @@ class TestApiCalls:
         # Given an isolated instance whose ENI a pipeline's role moved back to the app group
         instance_id = launch()
         isolate(invoke, instance_id, rsettings)
-        (eni,) = eni_groups(ec2, instance_id)
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        eni = move_back(ec2, instance_id, network.app_group_id)
         event = api_call_event(
             "modify_network_interface_attribute",
             network_interface_id=eni,
@@ -1108,8 +1112,7 @@ class TestResponderView:
         # Given an isolated instance whose drift the reconciler repaired
         instance_id = launch()
         isolate(invoke, instance_id, rsettings)
-        (eni,) = eni_groups(ec2, instance_id)
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[network.app_group_id])
+        eni = move_back(ec2, instance_id, network.app_group_id)
         reconciler.round()
         # When the responder asks for its status and the list of records
         status = cli("status", instance_id, "--table", RECORD_TABLE)
