@@ -180,12 +180,21 @@ def without_moved_blocks(module: Path) -> Iterator[int]:
             path.write_text(text, encoding="utf-8")
 
 
+class _KeptDeployment(Deployment):
+    """A deployment whose `close` removes its copy without a destroy (its emulator is discarded)."""
+
+    def close(self, *, destroy: bool = False) -> None:
+        super().close(destroy=destroy)
+
+
 def upgrade(configuration: Path, directory: Path) -> Upgrade:
     """On an emulator of its own: apply ``configuration`` of the release, plan this code over its state,
-    apply that plan; destroyed (with this code) on the way out."""
+    apply that plan. Not destroyed: the emulator, and everything in it, is discarded on the way out (a
+    destroy there proves nothing the destroy tests of the end-to-end modules do not, and it can wait on
+    the emulator for minutes under load)."""
     release = release_tree(directory / "release")
     seconds: dict[str, float] = {}
-    with Emulator() as emulator, Deployment(emulator, configuration) as deployment:
+    with Emulator() as emulator, contextlib.closing(_KeptDeployment(emulator, configuration)) as deployment:
         # The deployment's copy is this code, with the emulator's provider override: set it aside, and
         # apply the release from the same directory (so the same state file), with the override written
         # for the release's configuration.
