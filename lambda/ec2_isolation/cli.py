@@ -49,6 +49,7 @@ from botocore.exceptions import (
 from ec2_isolation import __version__, follow, listing
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.errors import InstanceNotFound, error_code
+from ec2_isolation.manifest import manifest_lines
 from ec2_isolation.steps.evidence import protection_state
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
 from ec2_isolation.steps.record import DRY_RUN_KEY_PREFIX, capture_prior_state, read_record
@@ -1042,7 +1043,9 @@ def _render_comparison(rows: list[dict[str, Any]], live: dict[str, Any], *, has_
 def _render_record(record: dict[str, Any], *, show_prior: bool) -> list[str]:
     lines = ["record"]
     known = [k for k in _RECORD_FIELDS if k in record]
-    others = sorted(set(record) - {*_RECORD_FIELDS, "instance_id", "prior", "attempts", "history"})
+    others = sorted(
+        set(record) - {*_RECORD_FIELDS, "instance_id", "prior", "attempts", "history", "evidence"}
+    )
     table = [[k, _epoch(record[k]) if k == "lock_expires_at" else _scalar(record[k])] for k in known]
     table += [[k, _scalar(record[k])] for k in others if not isinstance(record[k], dict | list)]
     if table:
@@ -1052,6 +1055,11 @@ def _render_record(record: dict[str, Any], *, show_prior: bool) -> list[str]:
             lines += [f"  {key}:", *_lines(record[key], "    ")]
     if show_prior and "prior" in record:
         lines += ["  prior:", *_lines(record["prior"], "    ")]
+    evidence = record.get("evidence")
+    if isinstance(evidence, dict) and evidence:
+        count = len(evidence)
+        lines += ["", f"evidence ({count} snapshot{'s' if count != 1 else ''})"]
+        lines += [f"  {line}" for line in manifest_lines(evidence)]
     attempts = record.get("attempts") or []
     lines += ["", f"audit trail ({len(attempts)} attempt{'s' if len(attempts) != 1 else ''})"]
     for number, attempt in enumerate(attempts, 1):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
@@ -104,6 +105,10 @@ class AwsClients:
     @cached_property
     def elbv2(self) -> ElasticLoadBalancingv2Client:
         return self.session.client("elbv2", config=self._config)
+
+    @cached_property
+    def kms(self) -> KMSClient:
+        return self.session.client("kms", config=self._config)
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:

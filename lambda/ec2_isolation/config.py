@@ -35,6 +35,15 @@ _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 #: what CloudWatch accepts as a namespace
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR"})
+#: an AWS KMS key ARN
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
+#: a KMS alias name (``alias/...``; ``alias/aws/`` is AWS's own)
+_KMS_ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]{1,250}$")
+#: EBS snapshot lock modes (``""``: evidence snapshots are not locked)
+EVIDENCE_LOCK_MODES = frozenset({"", "governance", "compliance"})
+#: what EC2 accepts as a snapshot lock's duration (days) and compliance cooling-off period (hours)
+MAX_LOCK_DURATION_DAYS = 36500
+MAX_COOL_OFF_HOURS = 72
 AUTO_SCALING_ACTIONS = frozenset({"detach", "standby", "none"})
 MAX_UNTRACK_WAIT_SECONDS = 300
 
@@ -131,6 +140,20 @@ class Settings:
     function_role_arn: str = ""
     #: the CloudWatch namespace of the function's metrics (Embedded Metric Format log lines)
     metrics_namespace: str = "EC2Isolation"
+    # ---- evidence (docs/evidence.md): the defaults (a function configured by an older module version,
+    # whose role may not lock or copy) lock nothing and keep the evidence where it was taken
+    #: EBS snapshot lock of every evidence snapshot: governance, compliance, or "" (no lock)
+    evidence_lock_mode: str = ""
+    evidence_lock_duration_days: int = 90
+    #: compliance mode only: the hours during which the lock can still be changed or removed (0: none)
+    evidence_lock_cool_off_hours: int = 0
+    #: copy the evidence of other accounts' instances into this (the function's) account
+    evidence_custody: bool = False
+    #: the function's own evidence key, which encrypts the copies in custody
+    evidence_custody_key_arn: str = ""
+    #: the alias of each member account's evidence key (modules/member), which re-encrypts a snapshot
+    #: in its own account before it is shared
+    evidence_key_alias: str = ""
 
     def __post_init__(self) -> None:
         if not self.transition_security_group_name:
@@ -237,6 +260,12 @@ class Settings:
             ),
             function_role_arn=env.get("FUNCTION_ROLE_ARN", "").strip(),
             metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EC2Isolation",
+            evidence_lock_mode=env.get("EVIDENCE_LOCK_MODE", "").strip().lower(),
+            evidence_lock_duration_days=_integer(env, "EVIDENCE_LOCK_DURATION_DAYS", default=90),
+            evidence_lock_cool_off_hours=_integer(env, "EVIDENCE_LOCK_COOL_OFF_HOURS", default=0),
+            evidence_custody=_flag(env, "EVIDENCE_CUSTODY", default=False),
+            evidence_custody_key_arn=env.get("EVIDENCE_CUSTODY_KEY_ARN", "").strip(),
+            evidence_key_alias=env.get("EVIDENCE_KEY_ALIAS", "").strip(),
         )
         settings.validate()
         return settings
@@ -298,6 +327,43 @@ class Settings:
             )
         self._validate_accounts()
         self._validate_reconciler()
+        self._validate_evidence()
+
+    def _validate_evidence(self) -> None:
+        if self.evidence_lock_mode not in EVIDENCE_LOCK_MODES:
+            raise ConfigurationError(
+                f"EVIDENCE_LOCK_MODE must be governance, compliance or empty, not {self.evidence_lock_mode!r}"
+            )
+        if not 1 <= self.evidence_lock_duration_days <= MAX_LOCK_DURATION_DAYS:
+            raise ConfigurationError(
+                f"EVIDENCE_LOCK_DURATION_DAYS must be 1 to {MAX_LOCK_DURATION_DAYS}, "
+                f"not {self.evidence_lock_duration_days}"
+            )
+        if not 0 <= self.evidence_lock_cool_off_hours <= MAX_COOL_OFF_HOURS:
+            raise ConfigurationError(
+                f"EVIDENCE_LOCK_COOL_OFF_HOURS must be 0 to {MAX_COOL_OFF_HOURS}, "
+                f"not {self.evidence_lock_cool_off_hours}"
+            )
+        if self.evidence_lock_cool_off_hours and self.evidence_lock_mode != "compliance":
+            raise ConfigurationError("EVIDENCE_LOCK_COOL_OFF_HOURS applies to the compliance lock mode only")
+        if not self.evidence_custody:
+            return
+        if not _KMS_KEY_ARN.fullmatch(self.evidence_custody_key_arn):
+            raise ConfigurationError(
+                "EVIDENCE_CUSTODY needs EVIDENCE_CUSTODY_KEY_ARN, the ARN of the evidence key that encrypts "
+                f"the copies in custody, not {self.evidence_custody_key_arn!r}"
+            )
+        alias = self.evidence_key_alias
+        if not _KMS_ALIAS.fullmatch(alias) or alias.startswith("alias/aws/"):
+            raise ConfigurationError(
+                "EVIDENCE_CUSTODY needs EVIDENCE_KEY_ALIAS, the alias of the member accounts' evidence keys "
+                f"(alias/<name>-evidence), not {self.evidence_key_alias!r}"
+            )
+        if not self.serves_other_accounts:
+            raise ConfigurationError(
+                "EVIDENCE_CUSTODY copies other accounts' evidence into this one, but the function serves no "
+                "other account (MEMBER_ACCOUNT_IDS or ORGANIZATION_ID)"
+            )
 
     def _validate_reconciler(self) -> None:
         if self.reconcile_queue_url and not _QUEUE_URL.fullmatch(self.reconcile_queue_url):

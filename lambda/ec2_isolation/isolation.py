@@ -42,6 +42,7 @@ changes that would be made, and the record table keeps it under ``dry-run#<insta
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,10 +56,12 @@ from ec2_isolation.config import Settings
 from ec2_isolation.errors import InstanceIsolationFailed, InstanceNotFound, IsolationError
 from ec2_isolation.events import RECONCILE_TRIGGER, TAG_TRIGGER
 from ec2_isolation.log import log
+from ec2_isolation.manifest import custody_for, is_pending, lock_new, lock_wanted, merge_entries, new_entries
 from ec2_isolation.outcome import Outcome
 from ec2_isolation.steps.credentials import revoke_instance_credentials
 from ec2_isolation.steps.evidence import (
     PROTECTION_ATTRIBUTES,
+    Evidence,
     instance_attribute,
     protect_instance,
     snapshot_volumes,
@@ -77,7 +80,14 @@ from ec2_isolation.steps.network import (
     seal_isolation_group,
 )
 from ec2_isolation.steps.profile import ProfileOutcome, instance_profile_arn, swap_instance_profile
-from ec2_isolation.steps.record import begin_isolation, finish_isolation, prior_state, record_dry_run
+from ec2_isolation.steps.record import (
+    begin_isolation,
+    finish_isolation,
+    prior_state,
+    read_record,
+    record_dry_run,
+    update_evidence,
+)
 from ec2_isolation.steps.services import (
     auto_scaling_membership,
     deregister_targets,
@@ -173,7 +183,7 @@ def isolate_instance(
             **Outcome(instance_id, state).result("in_progress"),
             "reason": f"event {lock.held_by} is isolating this instance",
         }
-    isolation = _Isolation(clients, settings, prior=lock.prior, **isolation_args)
+    isolation = _Isolation(clients, settings, prior=lock.prior, record_key=key, **isolation_args)
     isolation.credentials_cutoff = credentials_cutoff
     finish = partial(
         _finish_record,
@@ -252,7 +262,9 @@ def _dry_run(
     **isolation_args: Any,
 ) -> dict[str, Any]:
     """Every step with ``dry_run``: no lock, no change, no wait; the plan is logged and recorded."""
-    isolation = _Isolation(clients, settings, prior=prior, dry_run=True, **isolation_args)
+    isolation = _Isolation(
+        clients, settings, prior=prior, dry_run=True, record_key=record_key, **isolation_args
+    )
     try:
         result = isolation.run(lambda _seconds: None, time.monotonic)
     except InstanceIsolationFailed as failed:
@@ -324,9 +336,12 @@ class _Isolation:
         started: datetime,
         prior: dict[str, Any],
         current: dict[str, Any],
+        record_key: str,
         dry_run: bool = False,
     ) -> None:
         self.clients, self.ec2, self.settings = clients, clients.ec2, settings
+        #: the instance's key in the record table
+        self.record_key = record_key
         self.instance, self.instance_id, self.vpc_id = instance, instance["InstanceId"], vpc_id
         self.event_id, self.instance_arn = event_id, instance_arn
         self.dry_run = dry_run
@@ -675,23 +690,73 @@ class _Isolation:
 
     def _snapshots(self) -> None:
         events = frozenset({self.event_id, self.tags.get(self.settings.tag("EventId"), self.event_id)})
-        snapshots = self.record.run(
+        evidence = self.record.run(
             "snapshots",
-            lambda: snapshot_volumes(
-                self.ec2,
-                self.instance,
-                self.settings,
-                event_id=self.event_id,
-                isolation_event_ids=events,
-                now=self.isolated_at,
-                dry_run=self.dry_run,
+            lambda: self._take_evidence(
+                snapshot_volumes(
+                    self.ec2,
+                    self.instance,
+                    self.settings,
+                    event_id=self.event_id,
+                    isolation_event_ids=events,
+                    now=self.isolated_at,
+                    dry_run=self.dry_run,
+                )
             ),
         )
-        if snapshots and self.dry_run:
-            self.record.changes.append(f"snapshot volumes {', '.join(snapshots)}")
-        elif snapshots:
-            self.record.data["snapshot_ids"] = snapshots
-            self.record.changes.append(f"started snapshots {', '.join(snapshots)}")
+        if evidence is None:
+            return
+        if evidence.would_snapshot:
+            self.record.changes.append(f"snapshot volumes {', '.join(evidence.would_snapshot)}")
+            if self.settings.evidence_lock_mode:
+                self.record.changes.append(
+                    f"lock the snapshots ({self.settings.evidence_lock_mode}, "
+                    f"{self.settings.evidence_lock_duration_days} days)"
+                )
+        if evidence.started:
+            ids = [str(s["SnapshotId"]) for s in evidence.started]
+            self.record.data["snapshot_ids"] = ids
+            self.record.changes.append(f"started snapshots {', '.join(ids)}")
+
+    def _take_evidence(self, evidence: Evidence) -> Evidence:
+        """The snapshots locked (those of an earlier attempt too, when their lock is missing), and the
+        manifest written to the record, also when a lock fails (then the step fails: retried)."""
+        if self.dry_run or not evidence.snapshots:
+            return evidence
+        settings = self.settings
+        account, region = self.instance_arn.split(":")[4], self.instance_arn.split(":")[3]
+        record = read_record(self.clients.dynamodb, settings.record_table_name, self.record_key) or {}
+        manifest: dict[str, dict[str, Any]] = record.get("evidence") or {}
+        fresh = new_entries(
+            self.instance,
+            evidence.snapshots,
+            account=account,
+            region=region,
+            event_id=self.event_id,
+            custody=custody_for(settings, account),
+            lock=lock_wanted(settings),
+        )
+        entries = {sid: dict(manifest.get(sid) or entry) for sid, entry in fresh.items()}
+        before = json.dumps(entries, sort_keys=True, default=str)
+        try:
+            self.record.changes += lock_new(
+                self.clients,
+                settings,
+                entries,
+                self.isolated_at,
+                unlocked={str(s["SnapshotId"]) for s in evidence.started},
+            )
+        finally:
+            if json.dumps(entries, sort_keys=True, default=str) != before:
+                manifest = update_evidence(
+                    self.clients.dynamodb,
+                    settings.record_table_name,
+                    self.record_key,
+                    merge_entries(entries),
+                    pending=is_pending,
+                )
+            self.record.data["evidence"] = [manifest[sid] for sid in sorted(manifest)]
+        return evidence
 
     def _cut(self) -> None:
         """Every ENI onto the isolation group; an ENI that could not be cut is put back on its groups."""

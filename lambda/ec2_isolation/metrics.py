@@ -20,7 +20,20 @@ REFUSED = "Refused"
 RECORDS_CLOSED = "RecordsClosed"
 SWEEP_FAILED = "SweepFailed"
 SWEEP_YIELDED = "SweepYielded"
-METRICS = (DRIFT_REPAIRED, GROUPS_RESEALED, CAUGHT_UP, REFUSED, RECORDS_CLOSED, SWEEP_FAILED, SWEEP_YIELDED)
+#: evidence snapshots that reached the security account, and custody moves that failed
+EVIDENCE_IN_CUSTODY = "EvidenceInCustody"
+CUSTODY_FAILED = "CustodyFailed"
+METRICS = (
+    DRIFT_REPAIRED,
+    GROUPS_RESEALED,
+    CAUGHT_UP,
+    REFUSED,
+    RECORDS_CLOSED,
+    SWEEP_FAILED,
+    SWEEP_YIELDED,
+    EVIDENCE_IN_CUSTODY,
+    CUSTODY_FAILED,
+)
 
 
 def function_name() -> str:

@@ -56,6 +56,7 @@ from ec2_isolation.convergence import (
     drift_of,
 )
 from ec2_isolation.errors import (
+    ConfigurationError,
     InstanceIsolationFailed,
     InstanceNotFound,
     InvalidEvent,
@@ -65,6 +66,7 @@ from ec2_isolation.errors import (
 from ec2_isolation.events import RECONCILE_TRIGGER, FunctionIdentity, serves
 from ec2_isolation.isolation import isolate_instance
 from ec2_isolation.log import log, log_context
+from ec2_isolation.manifest import CustodyFailed, custody_account, custody_pass, is_pending
 from ec2_isolation.release import release_instance
 from ec2_isolation.steps.evidence import PROTECTION_ATTRIBUTES, instance_attribute
 from ec2_isolation.steps.instance import GONE_STATES, describe_instance, instance_tags
@@ -87,16 +89,20 @@ from ec2_isolation.steps.observe import (
 from ec2_isolation.steps.queue import send_messages
 from ec2_isolation.steps.record import (
     ISOLATED,
+    OPEN_STATUSES,
     close_terminated,
     note_notice,
     read_record,
     scan_open_records,
+    update_evidence,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 SWEEP_KIND, CONVERGE_KIND = "ec2-isolation.sweep", "ec2-isolation.converge"
+#: a pass that carries the custody of one account and region's evidence forward (ec2_isolation.manifest)
+CUSTODY_KIND = "ec2-isolation.custody"
 #: an announcement that failed, sent again from the queue (so that a failed SNS or EventBridge call ends in
 #: a retry and the dead letters, not only in the log)
 ANNOUNCE_KIND = "ec2-isolation.announce"
@@ -241,6 +247,11 @@ def scopes(
     )
 
 
+def _open(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The open records of a scan (which also returns closed records whose custody is under way)."""
+    return [r for r in records if r.get("status") in OPEN_STATUSES]
+
+
 def _small(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record's small attributes as a message carries them (JSON: DynamoDB's numbers as ints)."""
     small: dict[str, Any] = json.loads(
@@ -259,12 +270,29 @@ def start_round(
     clients: AwsClients, settings: Settings, function: FunctionIdentity, *, event_id: str, mode: str
 ) -> dict[str, Any]:
     """Read the open records once, and send one sweep message per account and region."""
-    records, pages = scan_open_records(clients.dynamodb, settings.record_table_name)
+    scanned, pages = scan_open_records(clients.dynamodb, settings.record_table_name)
+    records = _open(scanned)
     by_scope: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         account, region, _ = _scope_of(str(record["instance_id"]), function)
         by_scope.setdefault((account, region), []).append(_small(record))
     bodies: list[dict[str, Any]] = []
+    custody: dict[tuple[str, str], list[str]] = {}
+    for record in scanned:
+        if record.get("custody_pending") is True:
+            account, region, _ = _scope_of(str(record["instance_id"]), function)
+            custody.setdefault((account, region), []).append(str(record["instance_id"]))
+    for (account, region), keys in sorted(custody.items()):
+        for start in range(0, len(keys), CUSTODY_RECORDS_PER_MESSAGE):
+            bodies.append(
+                {
+                    "kind": CUSTODY_KIND,
+                    "sweep_id": event_id,
+                    "account": account,
+                    "region": region,
+                    "records": sorted(keys)[start : start + CUSTODY_RECORDS_PER_MESSAGE],
+                }
+            )
     for account, region in scopes(settings, function, records):
         held = by_scope.get((account, region), [])
         bodies.append(
@@ -282,8 +310,10 @@ def start_round(
         "action": "reconcile",
         "mode": mode,
         "event_id": event_id,
-        "sweeps": [f"{b['account']}/{b['region']}" for b in bodies],
+        "sweeps": [f"{b['account']}/{b['region']}" for b in bodies if b["kind"] == SWEEP_KIND],
+        "custody": [f"{b['account']}/{b['region']}" for b in bodies if b["kind"] == CUSTODY_KIND],
         "open_records": len(records),
+        "custody_records": sum(len(keys) for keys in custody.values()),
         "scan_pages": pages,
     }
     log(logging.INFO, "reconciliation round started", **summary)
@@ -507,7 +537,7 @@ def _read_instances(
     if carried is None:
         everything, pages = scan_open_records(clients.dynamodb, local.record_table_name)
         calls["dynamodb:Scan"] += pages
-        carried = [_small(r) for r in everything]
+        carried = [_small(r) for r in _open(everything)]
     for record in carried:
         account, region, instance_id = _scope_of(str(record["instance_id"]), function)
         if (account, region) == (report.account, report.region):
@@ -1017,6 +1047,93 @@ def on_api_call(
 SCHEDULED_SOURCE, SCHEDULED_DETAIL_TYPE = "aws.events", "Scheduled Event"
 
 
+# ---- evidence custody ---------------------------------------------------------------------------------
+
+#: the records one custody message carries (each pass reads each record, then its snapshots in batches)
+CUSTODY_RECORDS_PER_MESSAGE = 50
+
+
+def carry_custody(
+    clients: AwsClients,
+    settings: Settings,
+    function: FunctionIdentity,
+    *,
+    account: str,
+    region: str,
+    keys: Sequence[str],
+    event_id: str,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """One custody pass over ``keys`` (records of one account and region): every due move made, the
+    records written, what reached custody announced; a move that failed fails the message (retried,
+    then the dead letters), after the rest is done and written."""
+    _check_served(settings, function, account, region, "the custody pass")
+    if settings.evidence_custody and custody_account(settings) != function.account:
+        raise ConfigurationError(
+            f"EVIDENCE_CUSTODY_KEY_ARN is a key of account {custody_account(settings)}, not of the "
+            f"function's account {function.account}, which holds the evidence in custody"
+        )
+    table = settings.record_table_name
+    records: list[tuple[str, str, dict[str, dict[str, Any]]]] = []
+    for key in keys:
+        record = read_record(clients.dynamodb, table, key)
+        if record and record.get("evidence"):
+            records.append((key, _scope_of(key, function)[2], dict(record["evidence"])))
+    source = clients_for(clients, settings, function, account, region, event_id=event_id)
+    report = custody_pass(
+        source,
+        clients,
+        settings.for_account(account),
+        account=account,
+        region=region,
+        central_account=function.account,
+        central_region=function.region,
+        records=records,
+        write=lambda key, change: update_evidence(clients.dynamodb, table, key, change, pending=is_pending),
+        now=now(),
+    )
+    for key, entries in sorted({**report.in_custody, **report.failed_for_good}.items()):
+        instance_id = _scope_of(key, function)[2]
+        done = [e for e in entries if e.get("custody") == "done"]
+        failed = [e for e in entries if e.get("custody") != "done"]
+        arn = function.instance_arn(instance_id, account, region)
+        if done:
+            result = {
+                "instance_id": instance_id,
+                "status": "evidence_in_custody",
+                "evidence": done,
+                "changes": [m for m in report.moves if m.split(":")[0] in {e["snapshot_id"] for e in done}],
+            }
+            _announce(clients, settings, action="isolate", event_id=event_id, result=result, resource_arn=arn)
+        if failed:
+            why = "; ".join(f"{e['snapshot_id']}: {e.get('failure')}" for e in failed)
+            result = {
+                "instance_id": instance_id,
+                "status": "needs_attention",
+                "reconcile": "needs_attention",
+                "reason": f"evidence custody failed ({why})",
+                "evidence": failed,
+            }
+            _announce(clients, settings, action="isolate", event_id=event_id, result=result, resource_arn=arn)
+    metrics.count(
+        settings.metrics_namespace,
+        **{
+            metrics.EVIDENCE_IN_CUSTODY: sum(
+                1 for entries in report.in_custody.values() for e in entries if e.get("custody") == "done"
+            ),
+            metrics.CUSTODY_FAILED: len(report.errors)
+            + sum(len(entries) for entries in report.failed_for_good.values()),
+        },
+    )
+    summary = report.as_dict()
+    log(logging.INFO if not report.errors else logging.ERROR, "custody pass done", **summary)
+    if report.errors:
+        raise CustodyFailed(
+            f"{len(report.errors)} custody move(s) failed in {account}/{region}: " + "; ".join(report.errors)
+        )
+    return summary
+
+
 def is_scheduled(event: Any) -> bool:
     return (
         isinstance(event, dict)
@@ -1131,6 +1248,17 @@ def _message(body: Mapping[str, Any], run: Invocation) -> dict[str, Any]:
             )
         if kind == ANNOUNCE_KIND:
             return {"announced": announce_again(clients, settings, body)}
+        if kind == CUSTODY_KIND:
+            return carry_custody(
+                clients,
+                settings,
+                function,
+                account=str(body["account"]),
+                region=str(body["region"]),
+                keys=[str(k) for k in body["records"]],
+                event_id=str(body["sweep_id"]),
+                now=run.now,
+            )
     except KeyError as exc:
         raise InvalidEvent(f"a {kind} message without {exc}") from exc
     raise InvalidEvent(f"a reconcile message of unknown kind {kind!r}")

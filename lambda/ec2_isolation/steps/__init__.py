@@ -29,6 +29,7 @@ def required_actions() -> frozenset[str]:
     from ec2_isolation.steps import (  # noqa: F401, PLC0415
         assume,
         credentials,
+        custody,
         evidence,
         instance,
         network,

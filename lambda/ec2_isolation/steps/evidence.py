@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,21 @@ def protect_instance(
     return changes
 
 
+@dataclass
+class Evidence:
+    """The evidence snapshots of one isolation: started now (``CreateSnapshots``' answer), or found from an
+    earlier attempt of the same isolation (``DescribeSnapshots``); in a dry run, the volumes it would
+    snapshot."""
+
+    started: list[dict[str, Any]] = field(default_factory=list)
+    earlier: list[dict[str, Any]] = field(default_factory=list)
+    would_snapshot: list[str] = field(default_factory=list)
+
+    @property
+    def snapshots(self) -> list[dict[str, Any]]:
+        return [*self.earlier, *self.started]
+
+
 @requires("ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags")
 def snapshot_volumes(
     ec2: EC2Client,
@@ -111,16 +127,16 @@ def snapshot_volumes(
     isolation_event_ids: frozenset[str],
     now: datetime,
     dry_run: bool = False,
-) -> list[str]:
+) -> Evidence:
     """Snapshot every attached EBS volume in one call, tagged with the instance, event and time.
 
     With ``dry_run``, asks EC2 whether it would be allowed and returns the volume ids it would snapshot.
-    Skipped (returns no id) when snapshots of this instance were already taken
+    Takes none (returns them as ``earlier``) when snapshots of this instance were already taken
     for one of ``isolation_event_ids`` (this event, or the event that isolated the instance).
     """
     instance_id = instance["InstanceId"]
     if not any("Ebs" in m for m in instance.get("BlockDeviceMappings", [])):
-        return []
+        return Evidence()
     existing = ec2.describe_snapshots(
         OwnerIds=["self"],
         Filters=[
@@ -129,7 +145,7 @@ def snapshot_volumes(
         ],
     )["Snapshots"]
     if existing:
-        return []
+        return Evidence(earlier=[dict(s) for s in existing])
     tags: list[TagTypeDef] = [
         {"Key": k, "Value": v}
         for k, v in {
@@ -148,12 +164,13 @@ def snapshot_volumes(
     }
     if dry_run:
         check(ec2.create_snapshots, **request)
-        return [
-            m["Ebs"]["VolumeId"]
-            for m in instance.get("BlockDeviceMappings", [])
-            if "VolumeId" in m.get("Ebs", {})
-        ]
-    snapshots = ec2.create_snapshots(**request)["Snapshots"]
-    ids = [s["SnapshotId"] for s in snapshots if "SnapshotId" in s]
-    log(logging.INFO, "started evidence snapshots", snapshot_ids=ids)
-    return ids
+        return Evidence(
+            would_snapshot=[
+                m["Ebs"]["VolumeId"]
+                for m in instance.get("BlockDeviceMappings", [])
+                if "VolumeId" in m.get("Ebs", {})
+            ]
+        )
+    snapshots = [dict(s) for s in ec2.create_snapshots(**request)["Snapshots"] if "SnapshotId" in s]
+    log(logging.INFO, "started evidence snapshots", snapshot_ids=[s["SnapshotId"] for s in snapshots])
+    return Evidence(started=snapshots)

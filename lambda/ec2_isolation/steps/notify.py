@@ -17,7 +17,12 @@ status                                    detail-type
 ``dry_run`` (and any result of a dry run) ``EC2 Isolation Dry Run``
 ``skipped``, ``in_progress``,             none (the SNS summary is still sent)
 ``not_isolated``
+``evidence_in_custody``                   ``EC2 Isolation Evidence In Custody``
 ========================================  ==================================================
+
+A result carries the instance's evidence manifest (``evidence``: each snapshot, its lock and its copies)
+when the isolation took or locked snapshots, and the custody announcement carries the entries that
+reached the security account.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.errors import NotificationFailed
 from ec2_isolation.log import log
+from ec2_isolation.manifest import manifest_lines
 from ec2_isolation.steps import requires
 
 if TYPE_CHECKING:
@@ -52,6 +58,8 @@ DRIFT_REPAIRED = "EC2 Isolation Drift Repaired"
 NEEDS_ATTENTION = "EC2 Isolation Needs Attention"
 GROUP_RESEALED = "EC2 Isolation Group Resealed"
 RECORD_CLOSED = "EC2 Isolation Record Closed"
+#: evidence snapshots of an instance reached the security account (docs/evidence.md)
+EVIDENCE_IN_CUSTODY = "EC2 Isolation Evidence In Custody"
 #: a reconciler result's ``reconcile`` kind -> the detail-type of its result event (a failure stays
 #: "EC2 Isolation Failed", a dry run "EC2 Isolation Dry Run")
 RECONCILE_DETAIL_TYPES: Mapping[str, str] = {
@@ -60,6 +68,7 @@ RECONCILE_DETAIL_TYPES: Mapping[str, str] = {
     "needs_attention": NEEDS_ATTENTION,
     "group_resealed": GROUP_RESEALED,
     "record_closed": RECORD_CLOSED,
+    "evidence_in_custody": EVIDENCE_IN_CUSTODY,
 }
 
 #: status -> detail-type of its result event; None: a no-op that puts no result event
@@ -77,6 +86,7 @@ DETAIL_TYPES: Mapping[str, str | None] = {
     "needs_attention": NEEDS_ATTENTION,
     "group_resealed": GROUP_RESEALED,
     "record_closed": RECORD_CLOSED,
+    "evidence_in_custody": EVIDENCE_IN_CUSTODY,
 }
 
 #: SNS limits: a subject of 100 ASCII characters without line breaks, a message of 256 KB
@@ -111,6 +121,7 @@ def _headline(action: str, result: Mapping[str, Any], dry_run: bool) -> str:
         "needs_attention": f"{instance} needs attention: {reason or 'a person must decide'}",
         "group_resealed": f"isolation group {instance} had rules: sealed again",
         "record_closed": f"{instance} terminated: its isolation record is closed",
+        "evidence_in_custody": f"{instance}: evidence in the security account's custody",
     }
     kind = result.get("reconcile")
     if kind == "caught_up" and status in ("isolated", "released"):
@@ -169,6 +180,9 @@ def summary(
         lines.append("  (none)")
     if steps := result.get("steps"):
         lines += ["", "Steps:", *(f"  - {step}: {outcome}" for step, outcome in steps.items())]
+    if evidence := result.get("evidence"):
+        manifest = {str(e.get("snapshot_id")): e for e in evidence if isinstance(e, dict)}
+        lines += ["", "Evidence:", *(f"  {line}" for line in manifest_lines(manifest))]
     head = "\n".join(lines) + "\n\nFull result:\n"
     body = _as_json(dict(result), indent=2) + "\n"
     budget = MAX_MESSAGE_BYTES - len(head.encode())

@@ -13,7 +13,7 @@ after a release starts a new cycle with a fresh prior state; the finished cycle 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -464,23 +464,27 @@ _OPEN_PROJECTION = {
     "#nd": "needs_decision",
     "#nt": "notice_tag",
     "#nn": "notice_decision",
+    "#cp": "custody_pending",
 }
 
 
 @requires("dynamodb:Scan")
 def scan_open_records(dynamodb: DynamoDBClient, table: str) -> tuple[list[dict[str, Any]], int]:
-    """The open records (isolating, isolated, failed, releasing, release_failed), their small attributes
+    """The open records (isolating, isolated, failed, releasing, release_failed) and the records whose
+    evidence custody is under way (``custody_pending``, whatever their status), their small attributes
     only, and the number of Scan pages read: the table is read once per sweep round (by the fan-out),
     one call per MB of records."""
     names = dict(_OPEN_PROJECTION)
-    values = {f":s{i}": status for i, status in enumerate(OPEN_STATUSES)}
+    values: dict[str, Any] = {f":s{i}": status for i, status in enumerate(OPEN_STATUSES)}
+    values[":pending"] = True
+    statuses = ", ".join(v for v in values if v.startswith(":s"))
     paginator = dynamodb.get_paginator("scan")
     records: list[dict[str, Any]] = []
     pages = 0
     for page in paginator.paginate(
         TableName=table,
         ProjectionExpression=", ".join(names),
-        FilterExpression=f"#s IN ({', '.join(values)})",
+        FilterExpression=f"#s IN ({statuses}) OR #cp = :pending",
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=_to_item(values),
     ):
@@ -548,3 +552,53 @@ def note_notice(dynamodb: DynamoDBClient, table: str, *, instance_id: str, kind:
         ConditionExpression="attribute_exists(instance_id)",
         ExpressionAttributeValues=_to_item({":marker": marker}),
     )
+
+
+#: how often `update_evidence` reads the record again when another writer changed its evidence meanwhile
+EVIDENCE_WRITE_ATTEMPTS = 5
+
+
+@requires("dynamodb:GetItem", "dynamodb:UpdateItem")
+def update_evidence(
+    dynamodb: DynamoDBClient,
+    table: str,
+    instance_id: str,
+    change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]],
+    *,
+    pending: Callable[[Mapping[str, Any]], bool],
+) -> dict[str, dict[str, Any]]:
+    """Apply ``change`` to the record's evidence manifest (``evidence``: snapshot id -> entry) and write it
+    with ``custody_pending`` (any entry ``pending``): the isolation that took the snapshots and the sweeps
+    that carry their custody forward both write it, without the record's lock, so each write is
+    conditional on ``evidence_version`` and a lost race reads again. Returns the manifest written."""
+    for _ in range(EVIDENCE_WRITE_ATTEMPTS):
+        current = read_record(dynamodb, table, instance_id)
+        if current is None:
+            raise IsolationError(f"no record of {instance_id} to keep its evidence in")
+        version = int(current.get("evidence_version", 0))
+        manifest = change({k: dict(v) for k, v in (current.get("evidence") or {}).items()})
+        values: dict[str, Any] = {
+            ":evidence": manifest,
+            ":pending": any(pending(entry) for entry in manifest.values()),
+            ":next": version + 1,
+        }
+        condition = "attribute_not_exists(evidence_version)"
+        if version:
+            condition = "evidence_version = :version"
+            values[":version"] = version
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=_to_item({"instance_id": instance_id}),
+                UpdateExpression=(
+                    "SET evidence = :evidence, custody_pending = :pending, evidence_version = :next"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_to_item(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            continue
+        return manifest
+    raise RecordBusy(f"the evidence of {instance_id} kept changing while it was written; it is retried")
