@@ -737,7 +737,7 @@ class _Isolation:
             lock=lock_wanted(settings),
         )
         entries = {sid: dict(manifest.get(sid) or entry) for sid, entry in fresh.items()}
-        before = json.dumps(entries, sort_keys=True, default=str)
+        before = json.dumps({sid: manifest.get(sid) for sid in entries}, sort_keys=True, default=str)
         try:
             self.record.changes += lock_new(
                 self.clients,

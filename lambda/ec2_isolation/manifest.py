@@ -315,7 +315,7 @@ def custody_pass(
     if any(e.get("custody") == PENDING for e in entries.values()):
         scope.copies_there = copies_of(central.ec2, evidence_of, ids)
     if lock_wanted(settings):
-        scope.locks_here = locked_snapshots(source.ec2, ids)
+        scope.locks_here = locked_snapshots(source.ec2, sorted(scope.observed))
     for key, instance_id, manifest in records:
         due = {sid: e for sid, e in manifest.items() if is_pending(e)}
         if not due:

@@ -57,7 +57,7 @@ def locked_snapshots(ec2: EC2Client, snapshot_ids: Sequence[str]) -> dict[str, d
     for chunk in _chunks(sorted(set(snapshot_ids))):
         token: str | None = None
         while True:
-            request: dict[str, Any] = {"Filters": [{"Name": "snapshot-id", "Values": chunk}]}
+            request: dict[str, Any] = {"SnapshotIds": chunk}
             if token:
                 request["NextToken"] = token
             answer = ec2.describe_locked_snapshots(**request)
