@@ -10,6 +10,10 @@ used throughout, so nothing can reach a real AWS account: `Emulator.session()` i
 profile (in a private config file) sets ``endpoint_url`` to the emulator for every service.
 Readiness is polled (with a deadline), never slept for.
 
+The server is moto's with `tools.moto_ext` installed (`tools.moto_server`): EBS snapshot lock, copies of
+snapshots another account shared, and snapshots that stay pending until a test completes them
+(`Emulator.set_new_snapshot_state`, `Emulator.complete_snapshots`, `Emulator.set_clock`).
+
 `Deployment` applies a Terraform configuration of this repository (default: examples/basic) to the
 emulator from a temporary copy, and destroys it again.
 """
@@ -31,6 +35,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -44,6 +49,7 @@ from tools.tfcli import (
     FAKE_ACCOUNT_ID,
     FAKE_REGION,
     FAKE_SECRET_KEY,
+    REPO_ROOT,
     TerraformError,
     copy_module_tree,
     run_terraform,
@@ -54,6 +60,8 @@ from tools.tfcli import (
 HOST: Final = "127.0.0.1"
 #: moto's own API: answers as soon as the server is up, changes nothing
 READY_PATH: Final = "/moto-api/"
+#: moto's server with the extension and its control endpoints (tools/moto_server.py)
+SERVER_MODULE: Final = "tools.moto_server"
 PROFILE: Final = "aws-emulator"
 DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_STOP_TIMEOUT: Final = 10.0
@@ -163,9 +171,10 @@ class Emulator:
     def _spawn(self) -> None:
         self._log = self.log_path.open("ab")
         port = 0 if self._requested_port is None else self._requested_port
-        command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+        command = [sys.executable, "-m", SERVER_MODULE, "-H", HOST, "-p", str(port)]
         self._process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
             command,
+            cwd=REPO_ROOT,  # where ``-m tools.moto_server`` is found
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -304,6 +313,51 @@ class Emulator:
     def environment(self) -> dict[str, str]:
         """Environment variables for a process whose AWS SDK must talk to this emulator only."""
         return fake_aws_environment(self.url, self.region)
+
+    # ---- what the extension emulates (tools/moto_ext.py), driven over HTTP --------------------------
+
+    def set_new_snapshot_state(self, state: str) -> None:
+        """Snapshots created from now on (CreateSnapshot, CreateSnapshots, CopySnapshot) start ``pending``
+        (until `complete_snapshots`) or ``completed`` (moto's default)."""
+        self._control("/moto-ext/snapshots/new-state", {"state": state})
+
+    def complete_snapshots(self, ids: list[str] | None = None) -> list[str]:
+        """Pending snapshots (``ids``, or all of every account) to ``completed``; the ids moved."""
+        moved: list[str] = self._control("/moto-ext/snapshots/complete", {"snapshot_ids": ids})[
+            "snapshot_ids"
+        ]
+        return moved
+
+    def fail_snapshots(self, ids: list[str]) -> list[str]:
+        """Pending snapshots to ``error`` (a lock taken while pending is canceled); the ids moved."""
+        moved: list[str] = self._control("/moto-ext/snapshots/fail", {"snapshot_ids": ids})["snapshot_ids"]
+        return moved
+
+    def set_clock(self, now: datetime | None) -> datetime:
+        """Fix the emulator's clock (snapshot locks) at ``now``, or back to real time (None)."""
+        answer = self._control("/moto-ext/clock", {"now": None if now is None else now.isoformat()})
+        return datetime.fromisoformat(answer["now"])
+
+    def advance_clock(self, delta: timedelta) -> datetime:
+        """Move the emulator's clock on by ``delta`` (and keep it fixed there); the new time."""
+        answer = self._control("/moto-ext/clock", {"advance_seconds": delta.total_seconds()})
+        return datetime.fromisoformat(answer["now"])
+
+    def _control(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 - our own URL
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own URL
+                answer: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise EmulatorError(
+                f"{path}: HTTP {error.code}: {error.read().decode(errors='replace')}"
+            ) from error
+        return answer
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tools.emulator import Emulator, EmulatorError
 
@@ -64,3 +66,49 @@ def test_a_session_of_another_account_sees_only_that_accounts_resources() -> Non
         member.client("sqs").create_queue(QueueName="only-in-the-member-account")
         assert member.client("sqs").list_queues().get("QueueUrls", [])
         assert own.client("sqs", region_name="eu-west-1").list_queues().get("QueueUrls", []) == []
+
+
+def test_the_server_locks_snapshots_and_its_control_endpoints_drive_their_states(emulator: Emulator) -> None:
+    # Given new snapshots start pending, and a member account's snapshot shared with the emulator's account
+    member_account, member_region = "111111111111", "eu-west-1"
+    emulator.set_new_snapshot_state("pending")
+    locked_at = emulator.set_clock(datetime(2026, 11, 28, 5, 13, tzinfo=UTC))
+    try:
+        member = emulator.session(account=member_account, region=member_region).client("ec2")
+        central = emulator.session().client("ec2")
+        volume_id = member.create_volume(Size=8, AvailabilityZone=f"{member_region}a")["VolumeId"]
+        source_id = member.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+        member.modify_snapshot_attribute(
+            SnapshotId=source_id,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=[emulator.account_id],
+        )
+
+        def copy() -> str:
+            copied: str = central.copy_snapshot(
+                SourceSnapshotId=source_id, SourceRegion=member_region, Encrypted=True
+            )["SnapshotId"]
+            return copied
+
+        # When the emulator's account copies it while pending, Then EC2 refuses
+        with pytest.raises(ClientError, match="IncorrectState"):
+            copy()
+        # When it is completed (control endpoint), Then the copy is made, pending, and can be locked
+        assert emulator.complete_snapshots([source_id]) == [source_id]
+        copy_id = copy()
+        assert central.describe_snapshots(SnapshotIds=[copy_id])["Snapshots"][0]["State"] == "pending"
+        locked = central.lock_snapshot(SnapshotId=copy_id, LockMode="governance", LockDuration=1)
+        assert locked["LockState"] == "governance" and "LockExpiresOn" not in locked
+        # and once complete, its lock counts a day from then, and it can't be deleted until it has expired
+        assert emulator.complete_snapshots() == [copy_id]
+        [lock] = central.describe_locked_snapshots(SnapshotIds=[copy_id])["Snapshots"]
+        assert lock["LockExpiresOn"] == locked_at + timedelta(days=1)
+        with pytest.raises(ClientError, match="IncorrectState"):
+            central.delete_snapshot(SnapshotId=copy_id)
+        emulator.advance_clock(timedelta(days=1))
+        assert central.describe_locked_snapshots()["Snapshots"][0]["LockState"] == "expired"
+        central.delete_snapshot(SnapshotId=copy_id)
+    finally:
+        emulator.set_new_snapshot_state("completed")
+        emulator.set_clock(None)

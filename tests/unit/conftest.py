@@ -23,7 +23,11 @@ from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, REGION
 from tests.fixtures.iam_calls import RECORD_DIR_ENV, RECORD_ENV, SESSION, record_on
 from tests.unit.responder import Cli
+from tools import moto_ext
 from tools.fleet import create_instance_profile, launch_instance
+
+# moto with what it lacks for evidence snapshots: snapshot lock, cross-account copies, pending snapshots
+moto_ext.install()
 
 FIXED_NOW = "2026-11-28T05:13:00+00:00"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ec2-isolation"
