@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import associations, eni_groups, enis_on_group, group_rule_ids, groups_named, tags_of
 from tools import deliver as eventbridge
@@ -63,6 +64,8 @@ def organization(emulator: Emulator) -> Any:
         applied.apply()
         # the central account's schedules and reconcile queue: taken over from moto (tools.deliver)
         eventbridge.take_over_emulator(emulator.session(account=CENTRAL, region=CENTRAL_REGION))
+        # snapshots take a while in AWS: here they complete when a test says so
+        emulator.set_new_snapshot_state("pending")
         yield applied
 
 
@@ -99,7 +102,11 @@ class MemberApp:
         return f"arn:aws:ec2:{REGION}:{self.account}:instance/{self.instance_id}"
 
 
-def launch_member_app(session: boto3.session.Session, account: str, name: str) -> MemberApp:
+def launch_member_app(
+    session: boto3.session.Session, account: str, name: str, *, encrypted_data_volume: bool = False
+) -> MemberApp:
+    """The application; with ``encrypted_data_volume``, also a data volume encrypted with the AWS
+    managed key (whose snapshot EBS cannot share), beside the unencrypted root volume."""
     ec2 = session.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
@@ -108,13 +115,18 @@ def launch_member_app(session: boto3.session.Session, account: str, name: str) -
     instance_id = launch_instance(
         ec2, subnet_id=subnet_id, enis=[[group_id]], name=name, profile_arn=profile_arn
     )
+    if encrypted_data_volume:
+        [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        zone = reservation["Instances"][0]["Placement"]["AvailabilityZone"]
+        volume_id = ec2.create_volume(Size=8, AvailabilityZone=zone, Encrypted=True)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device="/dev/sdf")
     return MemberApp(account, vpc_id, group_id, profile_arn, instance_id)
 
 
 @pytest.fixture(scope="module")
 def app(session_for: SessionFor, organization: Deployment) -> MemberApp:
     """Given an application instance in member account A, in eu-west-1."""
-    return launch_member_app(session_for(ACCOUNT_A, REGION), ACCOUNT_A, "web-01")
+    return launch_member_app(session_for(ACCOUNT_A, REGION), ACCOUNT_A, "web-01", encrypted_data_volume=True)
 
 
 @pytest.fixture(scope="module")
@@ -405,6 +417,106 @@ def test_the_release_tag_restores_the_member_instance(
     assert after.profiles == isolation.before.profiles == [app.profile_arn]
     assert after.tags["SecurityIsolation:Status"] == "Released"
     assert record(session_for, outputs, f"{ACCOUNT_A}:{REGION}:{app.instance_id}")["status"] == "released"
+
+
+# ---- evidence custody -----------------------------------------------------------------------------------
+
+
+def custody_round(session_for: SessionFor, emulator: Emulator, number: int) -> list[dict[str, Any]]:
+    """The `<name>-reconcile` schedule comes due in the security account, and the Lambda service works
+    through the reconcile queue; the custody passes' results."""
+    central = session_for(CENTRAL, CENTRAL_REGION)
+    delivery = eventbridge.deliver_scheduled(central, "ec2-isolation-reconcile", event_id=f"custody-{number}")
+    [invocation] = delivery.invocations
+    assert invocation.ok, invocation.payload
+    queue_url = central.client("sqs").get_queue_url(QueueName="ec2-isolation-reconcile")["QueueUrl"]
+    pump = eventbridge.pump_queue(central, queue_url, max_invocations=20)
+    assert pump.drained, f"left in the reconcile queue: {pump.visible} visible, {pump.in_flight} in flight"
+    results: list[dict[str, Any]] = []
+    for batch in pump.batches:
+        assert batch.invocation.ok and batch.failed == (), batch.outcome
+        results += [r for r in batch.invocation.payload.get("results", []) if r.get("action") == "custody"]
+    return results
+
+
+def copies_of(ec2: EC2Client, source_id: str) -> list[Any]:
+    return list(
+        ec2.describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": "tag:SecurityIsolation:EvidenceOf", "Values": [source_id]}]
+        )["Snapshots"]
+    )
+
+
+def test_the_member_instances_evidence_ends_locked_in_the_security_account(
+    session_for: SessionFor,
+    emulator: Emulator,
+    ec2_a: EC2Client,
+    app: MemberApp,
+    outputs: dict[str, Any],
+    isolation: Isolation,
+) -> None:
+    # Given the instance of account A, isolated (and since released), its two snapshots taken and locked
+    # there, both still pending: the root volume unencrypted, the data volume under the AWS managed key
+    only_invocation(isolation.forwarded)
+    key = f"{ACCOUNT_A}:{REGION}:{app.instance_id}"
+    manifest = record(session_for, outputs, key)["evidence"]
+    assert len(manifest) == 2
+    sources = {e["snapshot_id"]: e for e in manifest.values()}
+    locks = ec2_a.describe_locked_snapshots(SnapshotIds=sorted(sources))["Snapshots"]
+    assert {lock["SnapshotId"] for lock in locks} == set(sources)
+    encrypted = next(i for i, e in sources.items() if e["encrypted"])
+    plain = next(i for i, e in sources.items() if not e["encrypted"])
+    central_ec2 = session_for(CENTRAL, CENTRAL_REGION).client("ec2")
+    # When a round finds them still pending
+    [passed] = custody_round(session_for, emulator, 1)
+    # Then it leaves them for the next one: no copy anywhere
+    assert passed["moves"] == [] and passed["waiting"] == 2
+    assert copies_of(ec2_a, encrypted) == [] and copies_of(central_ec2, plain) == []
+    # When they complete, and a round runs
+    emulator.complete_snapshots(sorted(sources))
+    custody_round(session_for, emulator, 2)
+    # Then the encrypted one is copied in account A under A's evidence key (the intermediate copy),
+    # and the unencrypted one is shared as it is and copied into the security account under its key
+    [intermediate] = copies_of(ec2_a, encrypted)
+    key_arn = session_for(ACCOUNT_A, REGION).client("kms").describe_key(KeyId="alias/ec2-isolation-evidence")
+    assert intermediate["KmsKeyId"] == key_arn["KeyMetadata"]["Arn"]
+    [plain_copy] = copies_of(central_ec2, plain)
+    # When a pass is interrupted: the record loses what the last pass did (its write never landed)
+    dynamodb = session_for(CENTRAL, CENTRAL_REGION).client("dynamodb")
+    dynamodb.update_item(
+        TableName=outputs["record_table_name"],
+        Key={"instance_id": {"S": key}},
+        UpdateExpression="SET evidence.#e.copies = :none, evidence.#e.stage = :locked",
+        ExpressionAttributeNames={"#e": encrypted},
+        ExpressionAttributeValues={":none": {"L": []}, ":locked": {"S": "locked"}},
+    )
+    # and the copies complete, and the rounds go on
+    for number in range(3, 6):
+        emulator.complete_snapshots()
+        custody_round(session_for, emulator, number)
+    # Then custody resumed from the record and EC2: one intermediate copy was ever made, and it is gone
+    assert copies_of(ec2_a, encrypted) == []
+    final = record(session_for, outputs, key)
+    entries = final["evidence"]
+    assert {e["custody"] for e in entries.values()} == {"done"} and final["custody_pending"] is False
+    assert {c["snapshot_id"] for c in entries[encrypted]["copies"] if c["role"] == "intermediate"} == {
+        intermediate["SnapshotId"]
+    }
+    # and each snapshot is a locked copy owned by the security account, encrypted with its key
+    custody_key = (
+        session_for(CENTRAL, CENTRAL_REGION).client("kms").describe_key(KeyId="alias/ec2-isolation-evidence")
+    )
+    for source_id in sources:
+        [held] = copies_of(central_ec2, source_id)
+        assert held["OwnerId"] == CENTRAL and held["Encrypted"]
+        assert held["KmsKeyId"] == custody_key["KeyMetadata"]["Arn"]
+        [lock] = central_ec2.describe_locked_snapshots(SnapshotIds=[held["SnapshotId"]])["Snapshots"]
+        assert lock["LockState"] == "governance"
+    assert copies_of(central_ec2, plain) == [plain_copy]
+    # and account A cannot delete its own evidence
+    for source_id in sources:
+        with pytest.raises(ClientError, match=r"(?i)lock"):
+            ec2_a.delete_snapshot(SnapshotId=source_id)
 
 
 # ---- destroy (keep last) -----------------------------------------------------------------------------
