@@ -16,17 +16,18 @@ locals {
   result_event_source   = var.result_events ? var.result_event_source : null
   default_event_bus_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
   # The detail-types the Lambda puts (lambda/ec2_isolation/steps/notify.py), by outcome: an isolation's
-  # and a release's, and the reconciler's (reconcile.tf).
+  # and a release's, the reconciler's (reconcile.tf), and evidence custody's (evidence.tf).
   result_event_detail_types = {
-    completed       = "EC2 Isolation Completed"
-    failed          = "EC2 Isolation Failed"
-    released        = "EC2 Isolation Released"
-    dry_run         = "EC2 Isolation Dry Run"
-    caught_up       = "EC2 Isolation Caught Up"
-    drift_repaired  = "EC2 Isolation Drift Repaired"
-    needs_attention = "EC2 Isolation Needs Attention"
-    group_resealed  = "EC2 Isolation Group Resealed"
-    record_closed   = "EC2 Isolation Record Closed"
+    completed           = "EC2 Isolation Completed"
+    failed              = "EC2 Isolation Failed"
+    released            = "EC2 Isolation Released"
+    dry_run             = "EC2 Isolation Dry Run"
+    caught_up           = "EC2 Isolation Caught Up"
+    drift_repaired      = "EC2 Isolation Drift Repaired"
+    needs_attention     = "EC2 Isolation Needs Attention"
+    group_resealed      = "EC2 Isolation Group Resealed"
+    record_closed       = "EC2 Isolation Record Closed"
+    evidence_in_custody = "EC2 Isolation Evidence In Custody"
   }
 }
 

@@ -25,6 +25,8 @@ DETAIL_TYPES = {
     "needs_attention": notify.NEEDS_ATTENTION,
     "group_resealed": notify.GROUP_RESEALED,
     "record_closed": notify.RECORD_CLOSED,
+    # evidence custody's
+    "evidence_in_custody": notify.EVIDENCE_IN_CUSTODY,
 }
 NOTIFICATION_STATEMENTS = {"PublishSummaries", "EncryptSummaries", "PutResultEvents"}
 

@@ -447,6 +447,8 @@ class TestTheResultEvent:
             "needs_attention",
             "group_resealed",
             "record_closed",
+            # evidence custody's report
+            "evidence_in_custody",
         }
         with pytest.raises(ValueError, match="no result event is defined for the status 'exploded'"):
             result_event("isolate", "evt", {"instance_id": INSTANCE, "status": "exploded"}, ARN, False)
