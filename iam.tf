@@ -179,6 +179,128 @@ resource "aws_iam_role_policy" "lambda" {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# The evidence snapshots' grants (evidence.tf): modules/isolation-target's lock and custody statements,
+# in this account and region (the same as a member account's executor role gets), and the copy of member
+# accounts' evidence into custody. A managed policy of their own: IAM allows 10,240 characters of inline
+# policy a role, and with every option on the role's inline policies take most of them.
+# ---------------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "evidence" {
+  count = module.isolation_target.evidence_policy ? 1 : 0
+
+  source_policy_documents = [module.isolation_target.evidence_policy_json]
+
+  dynamic "statement" {
+    # The copy into custody (evidence.tf), in this region: of a member account's snapshot shared with
+    # this account, in the member's region. CopySnapshot is authorized on the source snapshot too, and
+    # snapshot ARNs name no account: the source is any region's, the request this region's only (the
+    # copy, here: modules/isolation-target's CopyEvidenceSnapshots; tagged and locked there too).
+    for_each = local.evidence_custody_enabled ? [1] : []
+    content {
+      sid       = "CopySharedEvidenceIntoCustody"
+      effect    = "Allow"
+      actions   = ["ec2:CopySnapshot"]
+      resources = ["arn:${local.partition}:ec2:*::snapshot/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    # The shared snapshot is encrypted with the member account's evidence key (modules/member, whose key
+    # policy lets this role use it for EBS copies): EC2 decrypts it with that key on this role's behalf.
+    # Any region's key of the member accounts (by the conditions of AssumeMemberExecutorRoles,
+    # organization.tf), found by its alias. This account's key: modules/isolation-target's statements.
+    for_each = local.evidence_custody_enabled ? [1] : []
+    content {
+      sid       = "UseMemberEvidenceKeysViaEc2"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+      resources = ["arn:${local.partition}:kms:*:*:key/*"]
+
+      condition {
+        test     = "ForAnyValue:StringEquals"
+        variable = "kms:ResourceAliases"
+        values   = [local.evidence_key_alias]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:ViaService"
+        values   = ["ec2.*.amazonaws.com"]
+      }
+
+      dynamic "condition" {
+        for_each = local.member_conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.evidence_custody_enabled ? [1] : []
+    content {
+      sid       = "GrantMemberEvidenceKeysToEc2"
+      effect    = "Allow"
+      actions   = ["kms:CreateGrant"]
+      resources = ["arn:${local.partition}:kms:*:*:key/*"]
+
+      condition {
+        test     = "ForAnyValue:StringEquals"
+        variable = "kms:ResourceAliases"
+        values   = [local.evidence_key_alias]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:ViaService"
+        values   = ["ec2.*.amazonaws.com"]
+      }
+
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+
+      dynamic "condition" {
+        for_each = local.member_conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
+  }
+}
+
+resource "aws_iam_policy" "evidence" {
+  count = module.isolation_target.evidence_policy ? 1 : 0
+
+  name        = "${var.name}-evidence"
+  path        = var.iam_role_path
+  description = "Lets the ${var.name} EC2 isolation function lock its evidence snapshots and take member accounts' evidence into custody."
+  policy      = one(data.aws_iam_policy_document.evidence[*].json)
+  tags        = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "evidence" {
+  count = module.isolation_target.evidence_policy ? 1 : 0
+
+  role       = aws_iam_role.lambda.name
+  policy_arn = aws_iam_policy.evidence[0].arn
+}
+
+# ---------------------------------------------------------------------------------------------------
 # The isolation target (modules/isolation-target, shared with modules/member): the statements above,
 # the event pattern, and the isolation role and instance profile that replace the instance profile of
 # an isolated instance. The role grants nothing, so credentials stolen from the instance metadata
@@ -206,7 +328,13 @@ module "isolation_target" {
     deregister_from_target_groups   = var.deregister_from_target_groups
     disassociate_elastic_ips        = var.disassociate_elastic_ips
     release_role_path               = var.release_role_path
+    lock_evidence                   = var.evidence_lock_mode != null
+    evidence_custody                = var.evidence_custody
   }
+  # The custody of member accounts' evidence (evidence.tf): their snapshots are shared with this
+  # account only, and copied here. This account's own evidence is never shared.
+  evidence_custody_account_id = local.account_id
+  evidence_source_key_arns    = []
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.lambda_role_arn]
   # The reconciler's rule leaves the deployment's own calls out (reconcile.tf).

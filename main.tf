@@ -123,7 +123,7 @@ resource "aws_lambda_function" "this" {
 
   environment {
     # The finding triggers' filter (triggers.tf) is added only when a trigger is on; the reconciler's
-    # settings (reconcile.tf) always.
+    # settings (reconcile.tf) and the evidence's (evidence.tf) always.
     variables = merge({
       ISOLATION_TAG_KEY              = var.isolation_tag_key
       ISOLATION_TAG_VALUE            = var.isolation_tag_value
@@ -160,13 +160,18 @@ resource "aws_lambda_function" "this" {
       ORGANIZATION_ID      = var.organization_id == null ? "" : var.organization_id
       EXECUTOR_ROLE_NAME   = "${var.iam_role_path}${local.executor_role_name}"
       EXECUTOR_EXTERNAL_ID = var.executor_external_id == null ? "" : var.executor_external_id
-    }, local.trigger_environment, local.reconcile_environment)
+    }, local.trigger_environment, local.reconcile_environment, local.evidence_environment)
   }
 
   lifecycle {
     precondition {
       condition     = !var.untrack_connections || var.lambda_timeout >= var.untrack_wait_seconds + 45
       error_message = "lambda_timeout must be at least untrack_wait_seconds + 45 s: the function waits that long before the network cut."
+    }
+
+    precondition {
+      condition     = var.evidence_lock_cool_off_hours == null || var.evidence_lock_mode == "compliance"
+      error_message = "evidence_lock_cool_off_hours applies to a compliance-mode lock only: set evidence_lock_mode = \"compliance\", or leave the cooling-off period null."
     }
 
     precondition {
@@ -187,9 +192,12 @@ resource "aws_lambda_function" "this" {
   depends_on = [
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.lambda,
+    aws_iam_role_policy_attachment.evidence,
     module.isolation_target,
     aws_dynamodb_table.records,
     # the topic the function publishes its first summary to
     aws_sns_topic.this,
+    # the alias its grants find the evidence key by
+    aws_kms_alias.evidence,
   ]
 }

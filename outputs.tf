@@ -171,7 +171,7 @@ output "executor_role_name" {
 }
 
 output "member_module_inputs" {
-  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, and forward_api_calls (whether the reconciler acts on forwarded API calls)."
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, forward_api_calls (whether the reconciler acts on forwarded API calls) and evidence_custody (whether this account takes the members' evidence into custody: each member then needs its evidence key)."
   value = {
     central_account_id      = local.account_id
     central_event_bus_arn   = local.default_event_bus_arn
@@ -183,5 +183,11 @@ output "member_module_inputs" {
     release_tag_value       = var.release_tag_value
     organization_id         = var.organization_id
     forward_api_calls       = var.reconcile_on_api_calls
+    evidence_custody        = var.evidence_custody
   }
+}
+
+output "evidence_key_arn" {
+  description = "ARN of the KMS key (alias/<name>-evidence) that encrypts the copies of member accounts' evidence snapshots in this account's custody; null when evidence_custody is false. Responders who examine the evidence need kms:Decrypt and kms:CreateGrant on it (through EC2)."
+  value       = one(aws_kms_key.evidence[*].arn)
 }

@@ -321,6 +321,58 @@ variable "record_deletion_protection" {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# Evidence (evidence.tf): the snapshots locked against deletion and, in the organization layout, copied
+# into this account's custody
+# ---------------------------------------------------------------------------------------------------
+
+variable "evidence_lock_mode" {
+  description = "Lock every evidence snapshot right after it is taken (EBS snapshot lock, ec2:LockSnapshot), for evidence_lock_duration_days: nobody can delete it meanwhile. \"governance\": a principal allowed ec2:UnlockSnapshot can still unlock it or shorten the lock (this module grants that to nobody). \"compliance\": after the cooling-off period (evidence_lock_cool_off_hours; none, at once) nobody, not even the account's root user, can unlock, delete or shorten it until the lock expires, and its storage is billed for the whole duration: irreversible, try governance first. Null: no lock."
+  type        = string
+  default     = "governance"
+  nullable    = true
+
+  validation {
+    condition     = contains(["governance", "compliance"], coalesce(var.evidence_lock_mode, "governance"))
+    error_message = "The evidence lock mode must be \"governance\", \"compliance\" or null (no lock)."
+  }
+}
+
+variable "evidence_lock_duration_days" {
+  description = "How long each evidence snapshot (and its copy in custody) stays locked, in days (1 to 36500). The snapshots are billed at least that long: in compliance mode, nobody can delete them before."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.evidence_lock_duration_days >= 1 && var.evidence_lock_duration_days <= 36500 && floor(var.evidence_lock_duration_days) == var.evidence_lock_duration_days
+    error_message = "The evidence lock duration must be a whole number of days between 1 and 36500."
+  }
+}
+
+variable "evidence_lock_cool_off_hours" {
+  description = "Cooling-off period of a compliance-mode lock, in hours (1 to 72): a principal allowed ec2:UnlockSnapshot can still unlock it or shorten it meanwhile, to correct a mistake; then the lock is irreversible. Only with evidence_lock_mode = \"compliance\". Null: none (irreversible at once)."
+  type        = number
+  default     = null
+  nullable    = true
+
+  validation {
+    condition = var.evidence_lock_cool_off_hours == null || (
+      coalesce(var.evidence_lock_cool_off_hours, 1) >= 1 &&
+      coalesce(var.evidence_lock_cool_off_hours, 1) <= 72 &&
+      floor(coalesce(var.evidence_lock_cool_off_hours, 1)) == coalesce(var.evidence_lock_cool_off_hours, 1)
+    )
+    error_message = "The cooling-off period must be a whole number of hours between 1 and 72, or null for none."
+  }
+}
+
+variable "evidence_custody" {
+  description = "Take the evidence of member accounts' instances into this account's custody: the reconciler's rounds copy each completed evidence snapshot in the member account re-encrypted with the member's evidence key (an intermediate copy; none for an unencrypted snapshot or one already under that key), share it with this account only, copy it here encrypted with this account's evidence key (alias/<name>-evidence, created), lock that copy like the evidence (evidence_lock_mode), then delete the intermediate copy and remove the share. Needs member_account_ids or organization_id, snapshot_volumes, a reconcile schedule (the rounds carry custody forward), and modules/member with evidence_custody = true in every member account and region. The copies in custody are billed here, for at least the lock duration."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+# ---------------------------------------------------------------------------------------------------
 # Notifications (an SNS topic, for people) and result events (the default EventBridge bus, for automation)
 # ---------------------------------------------------------------------------------------------------
 

@@ -16,6 +16,13 @@ locals {
   # tag on the isolation security groups it creates (the only groups it may revoke rules from).
   status_tag_prefix = "${var.isolation_tag_key}:"
   managed_tag_key   = "${var.isolation_tag_key}:ManagedBy"
+  # The tag the function writes on each copy of an evidence snapshot: "intermediate" (the re-encrypted
+  # copy in the instance's account, shared with the custody account, then deleted) or "custody" (the copy
+  # in the custody account). Only intermediate copies of this deployment may be deleted (statements.tf).
+  custody_copy_tag_key = "${local.status_tag_prefix}CustodyCopy"
+  # The alias of the evidence keys: the custody key in the central account, and the key of each member
+  # account and region (modules/member), which the function finds by this alias.
+  evidence_key_alias = "alias/${var.name}-evidence"
 
   isolation_role_name = "${var.name}-isolation"
   # Built from names rather than taken from the resources so that the policies and the function's

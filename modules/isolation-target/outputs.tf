@@ -13,6 +13,16 @@ output "step_policy_json" {
   value       = data.aws_iam_policy_document.steps.json
 }
 
+output "evidence_policy" {
+  description = "Whether there are evidence statements (the lock or the custody is on, and the snapshots are taken): known at plan time, for a count."
+  value       = local.evidence_statements
+}
+
+output "evidence_policy_json" {
+  description = "IAM policy (JSON) of the evidence snapshots' lock and custody, in account_id and regions (evidence.tf); null when evidence_policy is false. The central function's role gets it, and each member account's executor role, as a managed policy."
+  value       = one(data.aws_iam_policy_document.evidence[*].json)
+}
+
 output "status_tag_prefix" {
   description = "Prefix of the status tags the function writes on the instances (\"<isolation tag key>:\")."
   value       = local.status_tag_prefix
@@ -21,6 +31,16 @@ output "status_tag_prefix" {
 output "managed_tag_key" {
   description = "Key of the managed-by tag of the isolation security groups the function creates (its value is name)."
   value       = local.managed_tag_key
+}
+
+output "custody_copy_tag_key" {
+  description = "Key of the tag the function writes on each copy of an evidence snapshot (\"<isolation tag key>:CustodyCopy\"): \"intermediate\" in the instance's account, \"custody\" in the central account."
+  value       = local.custody_copy_tag_key
+}
+
+output "evidence_key_alias" {
+  description = "Alias of the evidence KMS keys (\"alias/<name>-evidence\"): the central account's custody key and each member account's key, in every region."
+  value       = local.evidence_key_alias
 }
 
 output "isolation_role_name" {

@@ -23,6 +23,7 @@ locals {
       "ec2:DescribeSecurityGroups",
     ],
     var.steps.snapshot_volumes ? ["ec2:DescribeSnapshots"] : [],
+    local.lock_evidence ? ["ec2:DescribeLockedSnapshots"] : [],
     var.steps.disassociate_elastic_ips ? ["ec2:DescribeAddresses"] : [],
     var.steps.auto_scaling_action != "none" ? ["autoscaling:DescribeAutoScalingInstances"] : [],
     var.steps.deregister_from_target_groups ? ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"] : [],

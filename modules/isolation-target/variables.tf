@@ -48,7 +48,22 @@ variable "steps" {
     deregister_from_target_groups   = bool
     disassociate_elastic_ips        = bool
     release_role_path               = string
+    # The evidence snapshots: locked right after they are taken (the central module's evidence_lock_mode
+    # is not null), and, for a member account, copied into the central account's custody
+    # (evidence_custody). Both only while snapshot_volumes is on.
+    lock_evidence    = bool
+    evidence_custody = bool
   })
+}
+
+variable "evidence_custody_account_id" {
+  description = "ID of the account that takes the evidence into custody (the central account): the only account an evidence snapshot of account_id may be shared with (steps.evidence_custody)."
+  type        = string
+}
+
+variable "evidence_source_key_arns" {
+  description = "ARNs of customer managed KMS keys of account_id that encrypt its volumes: EC2 may use them on the function's behalf to re-encrypt their snapshots' copies with the evidence key (steps.evidence_custody)."
+  type        = list(string)
 }
 
 variable "own_role_arns" {

@@ -60,7 +60,10 @@ module "isolation_target" {
   partition  = local.partition
   account_id = local.account_id
   regions    = var.regions == null ? ["*"] : var.regions
-  steps      = var.isolation_steps
+  steps      = merge(var.isolation_steps, { evidence_custody = var.evidence_custody })
+  # The evidence snapshots' intermediate copies (evidence.tf) are shared with the central account only.
+  evidence_custody_account_id = var.central_account_id
+  evidence_source_key_arns    = var.evidence_source_key_arns
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.executor_role_arn, local.forwarder_role_arn]
   # The API calls the central function makes here (through the executor role) are not forwarded.

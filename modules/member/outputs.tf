@@ -22,3 +22,8 @@ output "forwarding_dead_letter_queue_arn" {
   description = "ARN of the SQS queue of the events EventBridge could not forward to the central bus."
   value       = aws_sqs_queue.dead_letter.arn
 }
+
+output "evidence_key_arn" {
+  description = "ARN of this region's evidence KMS key (alias/<name>-evidence), which re-encrypts the intermediate copies of the evidence snapshots taken into the central account's custody; null when evidence_custody is false."
+  value       = one(aws_kms_key.evidence[*].arn)
+}

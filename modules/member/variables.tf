@@ -132,7 +132,7 @@ variable "regions" {
 }
 
 variable "isolation_steps" {
-  description = "The central module's containment-depth settings (same names and defaults): the executor role is granted a step's actions only when the step is on. Keep them equal to the central module's."
+  description = "The central module's containment-depth settings (same names and defaults): the executor role is granted a step's actions only when the step is on. Keep them equal to the central module's. lock_evidence: whether the central module locks the evidence snapshots (false when its evidence_lock_mode is null): the executor may lock this account's snapshots (ec2:LockSnapshot) only then."
   type = object({
     untrack_connections             = optional(bool, true)
     revoke_credentials              = optional(bool, true)
@@ -143,6 +143,8 @@ variable "isolation_steps" {
     deregister_from_target_groups   = optional(bool, true)
     disassociate_elastic_ips        = optional(bool, false)
     release_role_path               = optional(string, "/")
+    # false when the central module's evidence_lock_mode is null (it locks no snapshot)
+    lock_evidence = optional(bool, true)
   })
   default  = {}
   nullable = false
@@ -158,6 +160,25 @@ variable "isolation_steps" {
       length(path) <= 512 && can(regex("^/([\\x21-\\x7E]*/)?$", path))
     ])
     error_message = "The role paths of isolation_steps must start and end with \"/\" and contain only printable ASCII characters (at most 512)."
+  }
+}
+
+variable "evidence_custody" {
+  description = "The central deployment takes this account's evidence into custody (the central module's evidence_custody, its member_module_inputs.evidence_custody): create this region's evidence KMS key (alias/<name>-evidence), which the executor role re-encrypts the evidence snapshots' intermediate copies with and the central function's role may use for EBS copies only, and grant the executor role the copy, the share with the central account only and the deletion of its own intermediate copies. Set it in every instance of the module in the account (each region has its key; the executor role's grants follow the create_iam instance's)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "evidence_source_key_arns" {
+  description = "ARNs of the customer managed KMS keys that encrypt this account's EBS volumes (and so their evidence snapshots), in the regions of the module: with evidence_custody, the executor role may have EC2 use them (kms:Decrypt, kms:ReEncryptFrom, kms:DescribeKey, kms:CreateGrant for AWS resources, through EC2 only) to re-encrypt the snapshots' copies with the evidence key; each key's policy must let the account's IAM policies grant that. Volumes encrypted with the AWS managed key (aws/ebs) need none. Set it on the create_iam instance."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.evidence_source_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$", arn))])
+    error_message = "Each evidence source key must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias or key id."
   }
 }
 
