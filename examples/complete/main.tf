@@ -51,6 +51,18 @@ module "ec2_isolation" {
   deregister_from_target_groups           = true
   disassociate_elastic_ips                = true
 
+  # Evidence: each snapshot locked for a year in governance mode (a principal allowed
+  # ec2:UnlockSnapshot, which this module grants to nobody, could still unlock it). Compliance mode,
+  # with a cooling-off period (evidence_lock_cool_off_hours, 1 to 72), makes the lock irreversible once
+  # that period is over: nobody, the root user included, can delete the snapshots or shorten the lock, and
+  # they are billed for the whole duration; choose it deliberately, after trying governance. The member
+  # accounts' evidence is taken into this account's custody (their modules/member with
+  # evidence_custody = true create their keys).
+  evidence_lock_mode           = "governance"
+  evidence_lock_duration_days  = 365
+  evidence_lock_cool_off_hours = null
+  evidence_custody             = true
+
   # Keep deletion protection on for a real deployment (the records are the audit trail); this example is
   # only planned by the tests.
   record_deletion_protection = true

@@ -129,8 +129,13 @@ output "executor_role_name" {
 }
 
 output "member_module_inputs" {
-  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, and forward_api_calls (whether the reconciler acts on forwarded API calls)."
+  description = "The inputs modules/member needs from this deployment, all known at plan time: central_account_id, central_event_bus_arn, central_lambda_role_arn, name, iam_role_path, the isolation tag key and values, organization_id, forward_api_calls (whether the reconciler acts on forwarded API calls) and evidence_custody (whether this account takes the members' evidence into custody: each member then needs its evidence key)."
   value       = module.ec2_isolation.member_module_inputs
+}
+
+output "evidence_key_arn" {
+  description = "ARN of the KMS key (alias/<name>-evidence) that encrypts the copies of member accounts' evidence snapshots in this account's custody; null when evidence_custody is false. Responders who examine the evidence need kms:Decrypt and kms:CreateGrant on it (through EC2)."
+  value       = module.ec2_isolation.evidence_key_arn
 }
 
 output "reconcile_queue_url" {

@@ -136,6 +136,10 @@ module "ec2_isolation" {
   executor_external_id = var.executor_external_id
   # The reconciler sweeps the member accounts in both of their regions.
   reconcile_regions = var.member_regions
+  # The member accounts' evidence snapshots are copied into the security account's custody (its key,
+  # alias/ec2-isolation-evidence), locked there like the evidence (governance mode, 90 days: the
+  # defaults). Each member module creates its region's evidence key (evidence_custody below).
+  evidence_custody = true
 
   # Applied and destroyed by tests: keep the default (true) for a real deployment.
   record_deletion_protection = false
@@ -156,6 +160,7 @@ module "workloads_a_primary" {
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
   forward_api_calls       = local.central.forward_api_calls
+  evidence_custody        = local.central.evidence_custody
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -176,6 +181,7 @@ module "workloads_a_secondary" {
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
   forward_api_calls       = local.central.forward_api_calls
+  evidence_custody        = local.central.evidence_custody
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -197,6 +203,7 @@ module "workloads_b_primary" {
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
   forward_api_calls       = local.central.forward_api_calls
+  evidence_custody        = local.central.evidence_custody
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
@@ -217,6 +224,7 @@ module "workloads_b_secondary" {
   isolation_tag_value     = local.central.isolation_tag_value
   release_tag_value       = local.central.release_tag_value
   forward_api_calls       = local.central.forward_api_calls
+  evidence_custody        = local.central.evidence_custody
   organization_id         = local.central.organization_id
   external_id             = var.executor_external_id
   regions                 = var.member_regions
