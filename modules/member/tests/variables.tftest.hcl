@@ -169,3 +169,39 @@ run "tag_key_aws_prefix" {
   variables { tags = { "aws:owner" = "x" } }
   expect_failures = [var.tags]
 }
+
+run "evidence_custody_creates_the_regions_key" {
+  command = plan
+  variables {
+    evidence_custody         = true
+    evidence_source_key_arns = ["arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+  }
+
+  assert {
+    condition     = aws_kms_alias.evidence[0].name == "alias/ec2-isolation-evidence" && aws_kms_key.evidence[0].enable_key_rotation && aws_kms_key.evidence[0].deletion_window_in_days == 30
+    error_message = "evidence_custody creates this region's rotated evidence key under the alias the central function finds it by."
+  }
+
+  assert {
+    condition     = length(aws_iam_policy.executor_evidence) == 1
+    error_message = "The executor role (create_iam) gets the evidence statements."
+  }
+}
+
+run "no_evidence_key_without_custody" {
+  command = plan
+
+  assert {
+    condition     = length(aws_kms_key.evidence) + length(aws_kms_alias.evidence) == 0
+    error_message = "Without evidence_custody, no key is created."
+  }
+}
+
+run "evidence_source_key_given_as_an_alias" {
+  command = plan
+  variables {
+    evidence_custody         = true
+    evidence_source_key_arns = ["alias/ebs-volumes"]
+  }
+  expect_failures = [var.evidence_source_key_arns]
+}

@@ -632,3 +632,96 @@ run "the_reconciler_switched_off" {
     error_message = "The function is told there is no queue."
   }
 }
+
+# ---- Evidence (evidence.tf) ---------------------------------------------------------------------------
+
+run "evidence_lock_in_compliance_mode_with_a_cooling_off_period" {
+  command = plan
+  variables {
+    evidence_lock_mode           = "compliance"
+    evidence_lock_duration_days  = 36500
+    evidence_lock_cool_off_hours = 72
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["EVIDENCE_LOCK_MODE"] == "compliance" && aws_lambda_function.this.environment[0].variables["EVIDENCE_LOCK_DURATION_DAYS"] == "36500" && aws_lambda_function.this.environment[0].variables["EVIDENCE_LOCK_COOL_OFF_HOURS"] == "72"
+    error_message = "The lock's mode, duration and cooling-off period reach the function."
+  }
+}
+
+run "evidence_not_locked" {
+  command = plan
+  variables { evidence_lock_mode = null }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["EVIDENCE_LOCK_MODE"] == "" && length(aws_iam_policy.evidence) == 0
+    error_message = "Without a lock mode, the function locks nothing and gets no evidence grant."
+  }
+}
+
+run "evidence_lock_mode_unknown" {
+  command = plan
+  variables { evidence_lock_mode = "legal-hold" }
+  expect_failures = [var.evidence_lock_mode]
+}
+
+run "evidence_lock_duration_beyond_100_years" {
+  command = plan
+  variables { evidence_lock_duration_days = 36501 }
+  expect_failures = [var.evidence_lock_duration_days]
+}
+
+run "evidence_lock_cool_off_beyond_72_hours" {
+  command = plan
+  variables {
+    evidence_lock_mode           = "compliance"
+    evidence_lock_cool_off_hours = 73
+  }
+  expect_failures = [var.evidence_lock_cool_off_hours]
+}
+
+run "evidence_lock_cool_off_in_governance_mode" {
+  command = plan
+  variables { evidence_lock_cool_off_hours = 24 }
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "evidence_custody_of_an_organization" {
+  command = plan
+  variables {
+    organization_id  = "o-a1b2c3d4e5"
+    evidence_custody = true
+  }
+
+  assert {
+    condition     = aws_kms_alias.evidence[0].name == "alias/ec2-isolation-evidence" && aws_kms_key.evidence[0].enable_key_rotation && aws_lambda_function.this.environment[0].variables["EVIDENCE_CUSTODY"] == "true"
+    error_message = "Custody creates the rotated evidence key under its alias and tells the function."
+  }
+}
+
+run "evidence_custody_without_member_accounts" {
+  command = plan
+  variables { evidence_custody = true }
+  expect_failures = [aws_kms_key.evidence]
+}
+
+run "evidence_custody_without_snapshots" {
+  command = plan
+  variables {
+    member_account_ids = ["111111111111"]
+    snapshot_volumes   = false
+    evidence_custody   = true
+  }
+  expect_failures = [aws_kms_key.evidence]
+}
+
+run "evidence_custody_without_the_reconciler" {
+  command = plan
+  variables {
+    member_account_ids      = ["111111111111"]
+    reconcile_schedule      = null
+    reconcile_full_schedule = null
+    evidence_custody        = true
+  }
+  expect_failures = [aws_kms_key.evidence]
+}
