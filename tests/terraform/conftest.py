@@ -63,6 +63,12 @@ module "ec2_isolation" {
   auto_scaling_decrement_desired_capacity = true
   disassociate_elastic_ips                = true
 
+  # Compliance mode with a cooling-off period (no custody: no member account)
+  evidence_lock_mode           = "compliance"
+  evidence_lock_duration_days  = 30
+  evidence_lock_cool_off_hours = 24
+  evidence_custody             = false
+
   create_sns_topic      = true
   sns_kms_master_key_id = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
   sns_topic_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
@@ -201,16 +207,19 @@ def plan_on_the_binary(
     name: str,
     configuration: Path,
     main_tf: str | None = None,
+    override_tf: str | None = None,
 ) -> Plan:
     """The offline plan of ``configuration`` (relative to the module root) in a copy of its own, on the
-    terraform binary only; with ``main_tf``, that configuration is written there first. For the
-    configurations that add resources, not core features: the example and custom plans run the module
-    on every core."""
+    terraform binary only; with ``main_tf``, that configuration is written there first; with
+    ``override_tf``, an override file of an existing configuration. For the configurations that add
+    resources, not core features: the example and custom plans run the module on every core."""
     workspace = _workspace(tmp_path_factory, name, env)
     directory = workspace.root / configuration
     if main_tf is not None:
         directory.mkdir()
         (directory / "main.tf").write_text(main_tf, encoding="utf-8")
+    if override_tf is not None:
+        (directory / "test_override.tf").write_text(override_tf, encoding="utf-8")
     result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
     return Plan(result.plan, result.sts_actions, result.assumed_roles)
 
@@ -296,3 +305,29 @@ def organization_plan(
     """The offline plan of examples/organization, once per session, on the terraform binary only (the
     layout is the same on both cores): the organization plan tests and the IAM reference check read it."""
     return plan_on_the_binary(tmp_path_factory, terraform_env, "organization", ORGANIZATION_EXAMPLE)
+
+
+#: examples/organization without the evidence custody: the central module's only (the member modules take
+#: it from member_module_inputs)
+NO_CUSTODY_OVERRIDE_TF = """
+module "ec2_isolation" {
+  evidence_custody = false
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def organization_plan_without_custody(
+    tmp_path_factory: pytest.TempPathFactory, terraform_env: dict[str, str], lambda_package: Path
+) -> Plan:
+    """The offline plan of examples/organization with evidence_custody off (an override file), once, on
+    the terraform binary: with custody, the function's environment is known after apply only (it holds
+    the ARN of the key the plan creates, and the provider shows the whole map as unknown), so the specs
+    of the environment's other settings read this plan."""
+    return plan_on_the_binary(
+        tmp_path_factory,
+        terraform_env,
+        "organization-without-custody",
+        ORGANIZATION_EXAMPLE,
+        override_tf=NO_CUSTODY_OVERRIDE_TF,
+    )

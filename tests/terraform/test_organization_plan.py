@@ -47,6 +47,9 @@ ISOLATION_TARGET = "modules/isolation-target"
 MEMBER_IAM = {
     "aws_iam_role.executor[0]",
     "aws_iam_role_policy.executor[0]",
+    # the evidence snapshots' lock and custody statements (modules/isolation-target's evidence.tf)
+    "aws_iam_policy.executor_evidence[0]",
+    "aws_iam_role_policy_attachment.executor_evidence[0]",
     "aws_iam_role.forwarder[0]",
     "aws_iam_role_policy.forwarder[0]",
     f"{ISOLATION_IAM}.aws_iam_role.isolation",
@@ -60,6 +63,9 @@ MEMBER_REGIONAL = {
     # the API calls for the central reconciler (forward_api_calls, on by default)
     "aws_cloudwatch_event_rule.forward_api_calls[0]",
     "aws_cloudwatch_event_target.forward_api_calls[0]",
+    # the region's evidence key (evidence_custody, on in the example)
+    "aws_kms_key.evidence[0]",
+    "aws_kms_alias.evidence[0]",
 }
 #: statements of the central function's policy that stay with it: the executor does not need them
 CENTRAL_ONLY_ACTIONS = {
@@ -324,9 +330,12 @@ def test_bus_policy_accepts_only_the_member_accounts_of_the_organization(org_pla
     }
 
 
-def test_function_may_assume_only_member_executor_roles(org_plan: Plan) -> None:
+def test_function_may_assume_only_member_executor_roles(
+    org_plan: Plan, organization_plan_without_custody: Plan
+) -> None:
     """Then the function may assume the executor role by name, in the member accounts of the organization
-    only, and its environment names them for the handler."""
+    only, and its environment names them for the handler (read without the evidence custody, whose key's
+    ARN makes the environment known after apply only)."""
     (statement,) = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.assume_executor[0]")["Statement"]
     assert (statement["Effect"], statement["Action"]) == ("Allow", "sts:AssumeRole")
     assert statement["Resource"] == "arn:aws:iam::*:role/ec2-isolation-executor"
@@ -335,7 +344,9 @@ def test_function_may_assume_only_member_executor_roles(org_plan: Plan) -> None:
     assert condition["aws:ResourceOrgID"] == ORGANIZATION
     central = policy(org_plan, "ec2_isolation", "aws_iam_role_policy.lambda")
     assert "sts:AssumeRole" not in actions(central)
-    (environment,) = after(org_plan, "ec2_isolation", "aws_lambda_function.this")["environment"]
+    (environment,) = after(organization_plan_without_custody, "ec2_isolation", "aws_lambda_function.this")[
+        "environment"
+    ]
     variables = environment["variables"]
     assert set(variables["MEMBER_ACCOUNT_IDS"].split(",")) == MEMBER_ACCOUNTS
     assert variables["ORGANIZATION_ID"] == ORGANIZATION

@@ -61,6 +61,9 @@ EXPECTED_RESOURCES = {
     "aws_cloudwatch_event_target.api_call[0]",
     "aws_lambda_permission.api_call[0]",
     "aws_cloudwatch_metric_alarm.drift_repaired[0]",
+    # the evidence snapshots' lock (evidence.tf, on by default): its grants, a managed policy
+    "aws_iam_policy.evidence[0]",
+    "aws_iam_role_policy_attachment.evidence[0]",
 }
 TAGGABLE_RESOURCES = {
     "aws_cloudwatch_event_rule.this",
@@ -81,6 +84,7 @@ TAGGABLE_RESOURCES = {
     "aws_lambda_event_source_mapping.reconcile[0]",
     "aws_cloudwatch_event_rule.api_call[0]",
     "aws_cloudwatch_metric_alarm.drift_repaired[0]",
+    "aws_iam_policy.evidence[0]",
 }
 EXPECTED_OUTPUTS = {
     "lambda_function_arn",
@@ -242,6 +246,13 @@ def test_lambda_environment(example_plan: Plan) -> None:
         "RECONCILE_ACCOUNT_IDS": "",
         "FUNCTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/ec2-isolation-lambda",
         "METRICS_NAMESPACE": "EC2Isolation",
+        # the evidence (evidence.tf): locked in governance mode for 90 days, no custody
+        "EVIDENCE_LOCK_MODE": "governance",
+        "EVIDENCE_LOCK_DURATION_DAYS": "90",
+        "EVIDENCE_LOCK_COOL_OFF_HOURS": "",
+        "EVIDENCE_CUSTODY": "false",
+        "EVIDENCE_CUSTODY_KEY_ARN": "",
+        "EVIDENCE_KEY_ALIAS": "alias/ec2-isolation-evidence",
     }
 
 
@@ -329,6 +340,8 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeIamInstanceProfileAssociations",
                 "ec2:DescribeSnapshots",
+                # the evidence snapshots' locks (evidence.tf)
+                "ec2:DescribeLockedSnapshots",
                 "autoscaling:DescribeAutoScalingInstances",
                 "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth",
@@ -465,6 +478,7 @@ def test_lambda_policy_is_least_privilege(example_plan: Plan) -> None:
                         "EC2 Isolation Completed",
                         "EC2 Isolation Drift Repaired",
                         "EC2 Isolation Dry Run",
+                        "EC2 Isolation Evidence In Custody",
                         "EC2 Isolation Failed",
                         "EC2 Isolation Group Resealed",
                         "EC2 Isolation Needs Attention",
@@ -603,6 +617,12 @@ def test_custom_inputs_reach_the_function(custom_plan: Plan) -> None:
         "RECONCILE_ACCOUNT_IDS": "",
         "FUNCTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/security/ir-quarantine-lambda",
         "METRICS_NAMESPACE": "IR/Quarantine",
+        "EVIDENCE_LOCK_MODE": "compliance",
+        "EVIDENCE_LOCK_DURATION_DAYS": "30",
+        "EVIDENCE_LOCK_COOL_OFF_HOURS": "24",
+        "EVIDENCE_CUSTODY": "false",
+        "EVIDENCE_CUSTODY_KEY_ARN": "",
+        "EVIDENCE_KEY_ALIAS": "alias/ir-quarantine-evidence",
     }
 
 
@@ -726,6 +746,7 @@ def test_switched_off_steps_get_no_grant(minimal_plan: Plan) -> None:
         "DEREGISTER_TARGETS": "false",
         "DISASSOCIATE_ELASTIC_IPS": "false",
         "RECONCILE_ON_API_CALLS": "false",
+        "EVIDENCE_CUSTODY": "false",
     }
     assert environment["variables"]["AUTO_SCALING_ACTION"] == "none"
 

@@ -32,8 +32,17 @@ RUNTIME_STATEMENTS = {
     "PollReconcileQueue": frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}),
 }
 #: actions a service calls with the function's permissions (SNS on a topic, SQS on the dead-letter queue,
-#: with a customer managed key)
-SERVICE_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
+#: with a customer managed key; EC2 on the evidence keys, for the copies of the evidence snapshots)
+SERVICE_ACTIONS = frozenset(
+    {
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "kms:CreateGrant",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +76,9 @@ def granted(plan: Plan, *, runtime: bool = True) -> set[str]:
     # With member accounts or an organization, the role's second policy lets it assume their executor role.
     if f"{MODULE}.{ASSUME_EXECUTOR}" in plan.resource_changes:
         statements += plan.policy(ASSUME_EXECUTOR)["Statement"]
+    # The evidence snapshots' lock and custody: a managed policy attached to the role.
+    if f"{MODULE}.{EVIDENCE_POLICY}" in plan.resource_changes:
+        statements += plan.policy(EVIDENCE_POLICY)["Statement"]
     denies = [statement for statement in statements if statement["Effect"] != "Allow"]
     assert all(as_set(statement["Action"]) <= {"iam:PutRolePolicy", "iam:PassRole"} for statement in denies)
     allows = [statement for statement in statements if statement["Effect"] == "Allow"]
@@ -74,6 +86,12 @@ def granted(plan: Plan, *, runtime: bool = True) -> set[str]:
 
 
 ASSUME_EXECUTOR = "aws_iam_role_policy.assume_executor[0]"
+EVIDENCE_POLICY = "aws_iam_policy.evidence[0]"
+#: the evidence custody's own actions (a member account's evidence copied into the central account's
+#: custody): granted only with evidence_custody, which needs member accounts or an organization
+CUSTODY_ACTIONS = frozenset(
+    {"ec2:CopySnapshot", "ec2:ModifySnapshotAttribute", "ec2:DeleteSnapshot", "kms:DescribeKey"}
+)
 
 
 #: actions granted only when a switch is off by default (examples/basic) or set otherwise
@@ -88,9 +106,13 @@ DEFAULT_OFF = frozenset(
         # granted only when member accounts or an organization are configured
         "sts:AssumeRole",
     }
+    | CUSTODY_ACTIONS
 )
-#: the custom plan puts instances in standby instead of detaching them
-CUSTOM_OFF = frozenset({"autoscaling:DetachInstances", "autoscaling:AttachInstances", "sts:AssumeRole"})
+#: the custom plan puts instances in standby instead of detaching them, and serves no member account
+CUSTOM_OFF = (
+    frozenset({"autoscaling:DetachInstances", "autoscaling:AttachInstances", "sts:AssumeRole"})
+    | CUSTODY_ACTIONS
+)
 
 
 def test_no_action_is_a_wildcard(example_plan: Plan, custom_plan: Plan) -> None:
@@ -105,6 +127,17 @@ def test_every_call_the_handler_makes_is_granted(
     assert calls.actions(), "no call was recorded"
     everything = granted(example_plan) | granted(custom_plan) | granted(complete_plan)
     assert calls.actions() - everything == set()
+
+
+def test_the_custody_is_granted_only_where_it_is_configured(
+    example_plan: Plan, custom_plan: Plan, complete_plan: Plan
+) -> None:
+    """The evidence custody's actions are the complete plan's (member accounts, evidence_custody), not
+    those of the plans without custody, which still lock their evidence."""
+    assert granted(example_plan) & CUSTODY_ACTIONS == granted(custom_plan) & CUSTODY_ACTIONS == set()
+    assert granted(complete_plan) >= CUSTODY_ACTIONS
+    for plan in (example_plan, custom_plan, complete_plan):
+        assert {"ec2:LockSnapshot", "ec2:DescribeLockedSnapshots"} <= granted(plan)
 
 
 def test_the_executor_role_is_assumed_only_where_member_accounts_are_configured(
