@@ -52,8 +52,10 @@ RELEASE_ISOLATION_IAM = (
 )
 ISOLATION_IAM = "module.isolation_target.module.iam[0]"
 #: what this code adds to a deployment of the release, all created by the upgrade: the reconciler
-#: (reconcile.tf: both schedule rules, the queue and its mapping, the API-call rule, the drift alarm) and,
-#: in the organization layout, each member module's forwarding of the API calls
+#: (reconcile.tf: both schedule rules, the queue and its mapping, the API-call rule, the drift alarm), the
+#: evidence lock's grants (a managed policy and its attachment) and, in the organization layout, each
+#: member module's forwarding of the API calls, and the evidence custody (examples/organization turns it
+#: on): the central and each member region's key and alias, the executor roles' evidence grants
 RECONCILER = (
     *(
         f'{kind}["{mode}"]'
@@ -76,15 +78,25 @@ MEMBER_API_CALL_FORWARDING = (
     "aws_cloudwatch_event_target.forward_api_calls[0]",
 )
 MEMBERS = ("workloads_a_primary", "workloads_a_secondary", "workloads_b_primary", "workloads_b_secondary")
+EVIDENCE_LOCK = ("aws_iam_policy.evidence[0]", "aws_iam_role_policy_attachment.evidence[0]")
+EVIDENCE_KEY = ("aws_kms_key.evidence[0]", "aws_kms_alias.evidence[0]")
+EXECUTOR_EVIDENCE = (
+    "aws_iam_policy.executor_evidence[0]",
+    "aws_iam_role_policy_attachment.executor_evidence[0]",
+)
 
 
 def new_resources(configuration: Path) -> set[str]:
     """The addresses this code adds to ``configuration``'s deployment of the release."""
-    added = {f"module.ec2_isolation.{address}" for address in RECONCILER}
+    added = {f"module.ec2_isolation.{address}" for address in (*RECONCILER, *EVIDENCE_LOCK)}
     if configuration == ORGANIZATION:
+        added |= {f"module.ec2_isolation.{address}" for address in EVIDENCE_KEY}
         added |= {
-            f"module.{member}.{address}" for member in MEMBERS for address in MEMBER_API_CALL_FORWARDING
+            f"module.{member}.{address}"
+            for member in MEMBERS
+            for address in (*MEMBER_API_CALL_FORWARDING, *EVIDENCE_KEY)
         }
+        added |= {f"module.{member}.{address}" for member in IAM_MEMBERS for address in EXECUTOR_EVIDENCE}
     return added
 
 
