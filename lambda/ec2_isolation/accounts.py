@@ -40,9 +40,25 @@ _SESSION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9+=,.@-]")
 SESSION_NAME_PREFIX = "ec2-isolation-"
 
 
+#: what EC2 calls in KMS with the caller's permissions when it copies a snapshot under a key (the evidence
+#: custody's copies): the steps never call these themselves, but the session policy must let them
+#: through, or EC2's copy fails; the executor role's own policy limits them to the evidence keys, via EC2
+VIA_EC2_KMS_ACTIONS = frozenset(
+    {
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    }
+)
+
+
 def member_actions() -> list[str]:
-    """The actions a member account's session may use: the steps', but the central services'."""
-    return sorted(a for a in required_actions() if a.split(":", 1)[0] not in CENTRAL_SERVICES)
+    """The actions a member account's session may use: the steps', but the central services', and what
+    EC2 calls in KMS on the session's behalf."""
+    steps = {a for a in required_actions() if a.split(":", 1)[0] not in CENTRAL_SERVICES}
+    return sorted(steps | VIA_EC2_KMS_ACTIONS)
 
 
 def session_policy(actions: list[str] | None = None, limit: int = MAX_SESSION_POLICY_CHARS) -> str:

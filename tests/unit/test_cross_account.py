@@ -15,6 +15,7 @@ import pytest
 
 from ec2_isolation.accounts import (
     MAX_SESSION_POLICY_CHARS,
+    VIA_EC2_KMS_ACTIONS,
     clients_for,
     member_actions,
     session_name,
@@ -295,7 +296,7 @@ class TestEvents:
 
 
 class TestSessionPolicy:
-    def test_it_allows_exactly_the_steps_actions_but_the_central_services_on_every_resource(self) -> None:
+    def test_it_allows_exactly_the_steps_actions_but_the_central_services_and_ec2s_kms_calls(self) -> None:
         policy = session_policy()
         assert len(policy) <= MAX_SESSION_POLICY_CHARS
         (statement,) = json.loads(policy)["Statement"]
@@ -303,7 +304,9 @@ class TestSessionPolicy:
         central = {
             a for a in required_actions() if a.split(":")[0] in {"dynamodb", "sns", "events", "sqs", "sts"}
         }
-        assert set(statement["Action"]) == required_actions() - central
+        # and what EC2 calls in KMS with the session's permissions when it copies evidence under a key
+        assert set(statement["Action"]) == (required_actions() - central) | VIA_EC2_KMS_ACTIONS
+        assert {"kms:CreateGrant", "kms:Decrypt", "kms:ReEncryptTo"} <= set(statement["Action"])
         assert (
             "sts:AssumeRole" in required_actions()
             and "ec2:ModifyNetworkInterfaceAttribute" in statement["Action"]

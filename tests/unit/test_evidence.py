@@ -384,8 +384,20 @@ def csettings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def custody(csettings: Settings, clients: AwsClients, sleeps: list[float]) -> Reconciler:
+def custody(
+    csettings: Settings, clients: AwsClients, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> Reconciler:
     record_on(clients.sqs)
+    # the member account's clients (the executor role's) are recorded too, for the policy coverage test
+    assumed = AwsClients.from_credentials.__func__  # type: ignore[attr-defined]
+
+    def recorded(cls: type[AwsClients], *args: Any, **kwargs: Any) -> AwsClients:
+        member_clients: AwsClients = assumed(cls, *args, **kwargs)
+        record_on(member_clients.ec2)
+        record_on(member_clients.kms)
+        return member_clients
+
+    monkeypatch.setattr(AwsClients, "from_credentials", classmethod(recorded))
     readers = AwsClients()
     return Reconciler(
         settings=csettings,
