@@ -19,6 +19,7 @@ from ec2_isolation.config import Settings
 from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.handler import handle
 from tests.fixtures.events import ACCOUNT, EVENTS, REGION
+from tests.unit.conftest import FUNCTION_ARN
 
 QUEUE_NAME = "ec2-isolation-reconcile"
 RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ec2-isolation-reconcile"
@@ -69,6 +70,21 @@ class Reconciler:
     remaining: Callable[[], int] = lambda: 900_000
     results: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, settings: Settings, clients: AwsClients, readers: AwsClients, sleeps: list[float], now: datetime
+    ) -> Reconciler:
+        """The deployed function (its ARN: the unit tests' own), at the fixed time ``now``."""
+
+        return cls(
+            settings=settings,
+            clients=clients,
+            readers=readers,
+            sleeps=sleeps,
+            now=lambda: now,
+            function=FunctionIdentity.from_function_arn(FUNCTION_ARN),
+        )
 
     @property
     def sqs(self) -> Any:

@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import ConfigurationError, EventIsolationFailed
-from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.manifest import (
     DONE,
     FAILED,
@@ -45,7 +44,7 @@ from tests.fixtures.snapshot_answers import (
     record_requests,
 )
 from tests.unit.analyst import request_isolation, request_release
-from tests.unit.conftest import FIXED_NOW, FUNCTION_ARN, RECORD_TABLE, Invoke, Launch, make_network
+from tests.unit.conftest import FIXED_NOW, RECORD_TABLE, Invoke, Launch, make_network
 from tests.unit.reconciler import FULL_RULE_ARN, FUNCTION_ROLE_ARN, RULE_ARN, Reconciler, queue
 from tests.unit.responder import Cli
 from tests.unit.test_cross_account import EXTERNAL_ID, MEMBER, ROLE, member_session
@@ -398,15 +397,7 @@ def custody(
         return member_clients
 
     monkeypatch.setattr(AwsClients, "from_credentials", classmethod(recorded))
-    readers = AwsClients()
-    return Reconciler(
-        settings=csettings,
-        clients=clients,
-        readers=readers,
-        sleeps=sleeps,
-        now=lambda: NOW,
-        function=FunctionIdentity.from_function_arn(FUNCTION_ARN),
-    )
+    return Reconciler.of(csettings, clients, AwsClients(), sleeps, NOW)
 
 
 @dataclasses.dataclass

@@ -20,14 +20,12 @@ from botocore.config import Config
 from ec2_isolation.clients import AwsClients
 from ec2_isolation.config import Settings
 from ec2_isolation.errors import InvalidEvent
-from ec2_isolation.events import FunctionIdentity
 from ec2_isolation.steps.record import begin_isolation, read_record
 from tests.fixtures.events import ACCOUNT, REGION, tag_change_event
 from tests.fixtures.faults import record_calls, throttling
 from tests.fixtures.iam_calls import record_on
 from tests.unit.conftest import (
     FIXED_NOW,
-    FUNCTION_ARN,
     RECORD_TABLE,
     Invoke,
     Launch,
@@ -81,14 +79,7 @@ def reconciler(
     rsettings: Settings, clients: AwsClients, readers: AwsClients, sleeps: list[float]
 ) -> Reconciler:
     record_on(clients.sqs)
-    return Reconciler(
-        settings=rsettings,
-        clients=clients,
-        readers=readers,
-        sleeps=sleeps,
-        now=lambda: NOW,
-        function=FunctionIdentity.from_function_arn(FUNCTION_ARN),
-    )
+    return Reconciler.of(rsettings, clients, readers, sleeps, NOW)
 
 
 @pytest.fixture
