@@ -183,6 +183,23 @@ resource "aws_lambda_function" "this" {
       )
       error_message = "reconcile_account_ids must be accounts this deployment serves: listed in member_account_ids (or, with only organization_id, accounts of the organization)."
     }
+
+    # The custody of member accounts' evidence (evidence.tf, EVIDENCE_CUSTODY).
+    precondition {
+      condition     = !var.evidence_custody || local.organization_enabled
+      error_message = "evidence_custody takes member accounts' evidence into custody: set member_account_ids or organization_id (and modules/member's evidence_custody in each member)."
+    }
+
+    precondition {
+      condition     = !var.evidence_custody || var.snapshot_volumes
+      error_message = "evidence_custody needs snapshot_volumes: without snapshots there is no evidence to take into custody."
+    }
+
+    precondition {
+      # The reconciler's rounds carry custody forward (reconcile.tf): the snapshots take minutes to hours.
+      condition     = !var.evidence_custody || local.reconcile_queue_enabled
+      error_message = "evidence_custody needs the reconciler's rounds, which carry custody forward: set reconcile_schedule (or reconcile_full_schedule)."
+    }
   }
 
   tags = var.tags
@@ -197,7 +214,7 @@ resource "aws_lambda_function" "this" {
     aws_dynamodb_table.records,
     # the topic the function publishes its first summary to
     aws_sns_topic.this,
-    # the alias its grants find the evidence key by
-    aws_kms_alias.evidence,
+    # the evidence key of the copies in custody, and the alias its grants find the key by
+    module.evidence_key,
   ]
 }

@@ -189,5 +189,5 @@ output "member_module_inputs" {
 
 output "evidence_key_arn" {
   description = "ARN of the KMS key (alias/<name>-evidence) that encrypts the copies of member accounts' evidence snapshots in this account's custody; null when evidence_custody is false. Responders who examine the evidence need kms:Decrypt and kms:CreateGrant on it (through EC2)."
-  value       = one(aws_kms_key.evidence[*].arn)
+  value       = one(module.evidence_key[*].arn)
 }

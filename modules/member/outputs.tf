@@ -25,5 +25,5 @@ output "forwarding_dead_letter_queue_arn" {
 
 output "evidence_key_arn" {
   description = "ARN of this region's evidence KMS key (alias/<name>-evidence), which re-encrypts the intermediate copies of the evidence snapshots taken into the central account's custody; null when evidence_custody is false."
-  value       = one(aws_kms_key.evidence[*].arn)
+  value       = one(module.evidence_key[*].arn)
 }

@@ -55,7 +55,8 @@ ISOLATION_IAM = "module.isolation_target.module.iam[0]"
 #: (reconcile.tf: both schedule rules, the queue and its mapping, the API-call rule, the drift alarm), the
 #: evidence lock's grants (a managed policy and its attachment) and, in the organization layout, each
 #: member module's forwarding of the API calls, and the evidence custody (examples/organization turns it
-#: on): the central and each member region's key and alias, the executor roles' evidence grants
+#: on): the central and each member region's key and alias (modules/evidence-key's), the executor roles'
+#: evidence grants
 RECONCILER = (
     *(
         f'{kind}["{mode}"]'
@@ -79,7 +80,7 @@ MEMBER_API_CALL_FORWARDING = (
 )
 MEMBERS = ("workloads_a_primary", "workloads_a_secondary", "workloads_b_primary", "workloads_b_secondary")
 EVIDENCE_LOCK = ("aws_iam_policy.evidence[0]", "aws_iam_role_policy_attachment.evidence[0]")
-EVIDENCE_KEY = ("aws_kms_key.evidence[0]", "aws_kms_alias.evidence[0]")
+EVIDENCE_KEY = ("module.evidence_key[0].aws_kms_key.this", "module.evidence_key[0].aws_kms_alias.this")
 EXECUTOR_EVIDENCE = (
     "aws_iam_policy.executor_evidence[0]",
     "aws_iam_role_policy_attachment.executor_evidence[0]",

@@ -37,7 +37,10 @@ MEMBERS = {
     "workloads_b_secondary": (ACCOUNT_B, "eu-west-1", False),
 }
 EVIDENCE_POLICY = "module.ec2_isolation.aws_iam_policy.evidence[0]"
-CENTRAL_KEY = "module.ec2_isolation.aws_kms_key.evidence[0]"
+#: an evidence key, its alias: modules/evidence-key's, called as evidence_key by the central module and
+#: by modules/member
+KEY, KEY_ALIAS = "module.evidence_key[0].aws_kms_key.this", "module.evidence_key[0].aws_kms_alias.this"
+CENTRAL_KEY = f"module.ec2_isolation.{KEY}"
 #: the lock's statements (modules/isolation-target's evidence.tf)
 LOCK_SIDS = {"LockEvidenceSnapshots"}
 #: the custody's statements in the instance's account (modules/isolation-target's evidence.tf)
@@ -273,14 +276,14 @@ def test_custody_tells_the_function_the_key_of_the_copies_and_the_members_alias(
     function = organization_plan.change("aws_lambda_function.this")["change"]
     configuration = organization_plan.configuration("aws_lambda_function.this")
 
-    assert organization_plan.change("aws_kms_key.evidence[0]")["change"]["after_unknown"]["arn"] is True
+    assert organization_plan.change(KEY)["change"]["after_unknown"]["arn"] is True
     assert function["after_unknown"]["environment"] == [{"variables": True}]
     assert (
         "local.evidence_environment"
         in configuration["expressions"]["environment"][0]["variables"]["references"]
     )
-    # the alias the function's grants find the key by exists before the function
-    assert "aws_kms_alias.evidence" in configuration["depends_on"]
+    # the key, and the alias the function's grants find it by, exist before the function
+    assert "module.evidence_key" in configuration["depends_on"]
 
 
 def test_custody_with_the_key_known_tells_the_function_everything(
@@ -298,7 +301,7 @@ def test_the_central_key_is_rotated_tagged_and_aliased(organization_plan: Plan) 
     """Then the central account's evidence key is created, rotated, with KMS's longest deletion window
     and the module's tags, under alias/<name>-evidence."""
     key = after(organization_plan, CENTRAL_KEY)
-    alias = after(organization_plan, "module.ec2_isolation.aws_kms_alias.evidence[0]")
+    alias = after(organization_plan, f"module.ec2_isolation.{KEY_ALIAS}")
 
     assert key["enable_key_rotation"] is True
     assert key["deletion_window_in_days"] == 30
@@ -317,7 +320,7 @@ def test_the_central_key_lets_the_function_use_it_through_ec2_only(organization_
 
     assert set(statements) == {
         "AccountAdministersKey",
-        "FunctionEncryptsCopiesViaEc2",
+        "FunctionCopiesViaEc2",
         "FunctionGrantsKeyToEc2",
     }
     assert (
@@ -327,7 +330,7 @@ def test_the_central_key_lets_the_function_use_it_through_ec2_only(organization_
         root,
         "kms:*",
     )
-    use = statements["FunctionEncryptsCopiesViaEc2"]
+    use = statements["FunctionCopiesViaEc2"]
     assert as_set(use["Action"]) == KEY_ACTIONS_VIA_EC2 | {"kms:DescribeKey"}
     assert (use["Principal"], use["Condition"]) == (root, {"ArnEquals": role, "StringEquals": via})
     grant = statements["FunctionGrantsKeyToEc2"]
@@ -406,8 +409,8 @@ def test_every_member_region_has_its_evidence_key_under_the_one_alias(organizati
     """Then every member module instance (each account and region: KMS keys are regional) creates its
     key, rotated, 30 days' deletion window, tagged, aliased alias/<name>-evidence."""
     for module, (_, _, _) in MEMBERS.items():
-        key = after(organization_plan, f"module.{module}.aws_kms_key.evidence[0]")
-        alias = after(organization_plan, f"module.{module}.aws_kms_alias.evidence[0]")
+        key = after(organization_plan, f"module.{module}.{KEY}")
+        alias = after(organization_plan, f"module.{module}.{KEY_ALIAS}")
         assert (key["enable_key_rotation"], key["deletion_window_in_days"]) == (True, 30), module
         assert key["tags"] == after(organization_plan, f"module.{module}.aws_sqs_queue.dead_letter")["tags"]
         assert alias["name"] == ALIAS, module
@@ -421,7 +424,7 @@ def test_a_member_key_lets_the_executor_and_the_central_role_use_it_for_ebs_copi
     for EBS copies only (through EC2 in any region: the copy into custody runs in the central region),
     and create grants for AWS resources only; no other principal."""
     for module, (account, region, _) in MEMBERS.items():
-        statements = statements_by_sid(policy(organization_plan, f"module.{module}.aws_kms_key.evidence[0]"))
+        statements = statements_by_sid(policy(organization_plan, f"module.{module}.{KEY}"))
         executor = {"aws:PrincipalArn": f"arn:aws:iam::{account}:role/ec2-isolation-executor"}
         central = {"aws:PrincipalArn": CENTRAL_ROLE}
         here = {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}}
@@ -507,7 +510,7 @@ def test_a_member_without_the_central_lock_gets_no_lock_and_its_volume_keys_thro
     # shared with the central account only
     share = statements["ShareEvidenceWithCustody"]["Condition"]["ForAllValues:StringEquals"]
     assert share == {"ec2:Add/userId": "999999999999", "ec2:Remove/userId": "999999999999"}
-    key_policy = statements_by_sid(policy(member_plan, "module.member.aws_kms_key.evidence[0]"))
+    key_policy = statements_by_sid(policy(member_plan, f"module.member.{KEY}"))
     assert key_policy["CentralFunctionCopiesViaEc2"]["Principal"] == {"AWS": "arn:aws:iam::999999999999:root"}
 
 

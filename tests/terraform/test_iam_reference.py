@@ -89,8 +89,10 @@ ANALYST_OUTPUTS = {
 }
 #: the evidence grants of the function's role (the lock, by default; the custody too where it is on)
 EVIDENCE = {"module.ec2_isolation.aws_iam_policy.evidence[0].policy": 1}
-#: the custody's keys: the central account's, and (examples/organization) each member region's
-CUSTODY_KEY = {"module.ec2_isolation.aws_kms_key.evidence[0].policy": 1}
+#: the custody's keys (modules/evidence-key's): the central account's, and (examples/organization) each
+#: member region's
+EVIDENCE_KEY = "module.evidence_key[0].aws_kms_key.this"
+CUSTODY_KEY = {f"module.ec2_isolation.{EVIDENCE_KEY}.policy": 1}
 EXPECTED: dict[str, Expected] = {
     "examples/basic": Expected(10, 45, CENTRAL | ANALYST_OUTPUTS | EVIDENCE),
     "examples/complete": Expected(
@@ -111,7 +113,7 @@ EXPECTED: dict[str, Expected] = {
         | {
             # the executor roles' evidence grants, and the evidence key of each member region
             "aws_iam_policy.executor_evidence": 2,
-            "aws_kms_key.evidence": 5,
+            EVIDENCE_KEY: 5,
             "aws_cloudwatch_event_bus_policy.organization": 1,
             "aws_iam_role_policy.assume_executor": 1,
             # two member accounts create their IAM: executor, forwarder and isolation roles
@@ -288,12 +290,12 @@ ACCEPTED_FINDINGS = (
     *(
         Accepted(
             issue,
-            "the evidence keys' policies (evidence.tf, modules/member/evidence.tf): in a key policy, "
+            "the evidence keys' policies (modules/evidence-key): in a key policy, "
             'Resource "*" is the key itself; the account administers its key (kms:*, the default key '
             "policy's statement: the key never becomes unmanageable), and the function's and executor "
             "roles may only have EC2 use it and create grants for AWS resources",
             kinds=frozenset({Kind.RESOURCE}),
-            documents=("aws_kms_key.evidence[",),
+            documents=(EVIDENCE_KEY,),
         )
         for issue in ("RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS")
     ),

@@ -42,8 +42,9 @@ IAM_MEMBERS = {"workloads_a_primary": ACCOUNT_A, "workloads_b_primary": ACCOUNT_
 ISOLATION_IAM = "module.isolation_target.module.iam[0]"
 ISOLATION_POLICY = f"{ISOLATION_IAM}.aws_iam_role_policy.isolation"
 ISOLATION_PROFILE = f"{ISOLATION_IAM}.aws_iam_instance_profile.isolation"
-#: the one definition: the directory both modules call (relative to the repository)
+#: the one definitions: the directories both modules call (relative to the repository)
 ISOLATION_TARGET = "modules/isolation-target"
+EVIDENCE_KEY = "modules/evidence-key"
 MEMBER_IAM = {
     "aws_iam_role.executor[0]",
     "aws_iam_role_policy.executor[0]",
@@ -63,9 +64,9 @@ MEMBER_REGIONAL = {
     # the API calls for the central reconciler (forward_api_calls, on by default)
     "aws_cloudwatch_event_rule.forward_api_calls[0]",
     "aws_cloudwatch_event_target.forward_api_calls[0]",
-    # the region's evidence key (evidence_custody, on in the example)
-    "aws_kms_key.evidence[0]",
-    "aws_kms_alias.evidence[0]",
+    # the region's evidence key (evidence_custody, on in the example): modules/evidence-key's
+    "module.evidence_key[0].aws_kms_key.this",
+    "module.evidence_key[0].aws_kms_alias.this",
 }
 #: statements of the central function's policy that stay with it: the executor does not need them
 CENTRAL_ONLY_ACTIONS = {
@@ -120,9 +121,9 @@ def expression(plan: Plan, module: str, address: str, attribute: str) -> dict[st
     return value
 
 
-def isolation_target_source(plan: Plan, module: str) -> str:
-    """The directory ``module`` calls as isolation_target, relative to the repository."""
-    source: str = module_configuration(plan, module)["module_calls"]["isolation_target"]["source"]
+def module_source(plan: Plan, module: str, call: str = "isolation_target") -> str:
+    """The directory ``module`` calls as ``call``, relative to the repository."""
+    source: str = module_configuration(plan, module)["module_calls"][call]["source"]
     caller = "." if module == "ec2_isolation" else "modules/member"
     return posixpath.normpath(posixpath.join(caller, source))
 
@@ -181,7 +182,26 @@ def test_both_modules_call_the_one_isolation_target_definition(org_plan: Plan) -
     """Then the central module and every member module call the same module, modules/isolation-target,
     for what both need: no copy of it is left in either."""
     for module in ("ec2_isolation", *MEMBERS):
-        assert isolation_target_source(org_plan, module) == ISOLATION_TARGET, module
+        assert module_source(org_plan, module) == ISOLATION_TARGET, module
+
+
+def test_both_modules_create_their_evidence_keys_from_the_one_definition(org_plan: Plan) -> None:
+    """Then the central key of the copies in custody and every member region's key of the intermediate
+    copies are the same module's, modules/evidence-key: its key, alias and key policy, and no KMS resource
+    of either module's own."""
+    for module in ("ec2_isolation", *MEMBERS):
+        assert module_source(org_plan, module, "evidence_key") == EVIDENCE_KEY, module
+        configuration = module_configuration(org_plan, module)
+        assert not [r["address"] for r in configuration["resources"] if r["type"].startswith("aws_kms")], module
+        assert module_configuration(org_plan, module)["module_calls"]["evidence_key"]["count_expression"][
+            "references"
+        ] == ["var.evidence_custody"], module
+    planned = {address for address in org_plan.resource_changes if ".aws_kms_" in address}
+    assert planned == {
+        f"module.{module}.module.evidence_key[0].{resource}"
+        for module in ("ec2_isolation", *MEMBERS)
+        for resource in ("aws_kms_key.this", "aws_kms_alias.this")
+    }
 
 
 def test_member_rules_match_exactly_what_the_central_rule_matches(org_plan: Plan) -> None:

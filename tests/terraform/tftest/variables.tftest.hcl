@@ -694,15 +694,15 @@ run "evidence_custody_of_an_organization" {
   }
 
   assert {
-    condition     = aws_kms_alias.evidence[0].name == "alias/ec2-isolation-evidence" && aws_kms_key.evidence[0].enable_key_rotation && aws_lambda_function.this.environment[0].variables["EVIDENCE_CUSTODY"] == "true"
-    error_message = "Custody creates the rotated evidence key under its alias and tells the function."
+    condition     = length(module.evidence_key) == 1 && module.evidence_key[0].alias == "alias/ec2-isolation-evidence" && aws_lambda_function.this.environment[0].variables["EVIDENCE_CUSTODY"] == "true"
+    error_message = "Custody creates the evidence key (modules/evidence-key: rotated, its own suite) under its alias and tells the function."
   }
 }
 
 run "evidence_custody_without_member_accounts" {
   command = plan
   variables { evidence_custody = true }
-  expect_failures = [aws_kms_key.evidence]
+  expect_failures = [aws_lambda_function.this]
 }
 
 run "evidence_custody_without_snapshots" {
@@ -712,7 +712,7 @@ run "evidence_custody_without_snapshots" {
     snapshot_volumes   = false
     evidence_custody   = true
   }
-  expect_failures = [aws_kms_key.evidence]
+  expect_failures = [aws_lambda_function.this]
 }
 
 run "evidence_custody_without_the_reconciler" {
@@ -723,5 +723,5 @@ run "evidence_custody_without_the_reconciler" {
     reconcile_full_schedule = null
     evidence_custody        = true
   }
-  expect_failures = [aws_kms_key.evidence]
+  expect_failures = [aws_lambda_function.this]
 }
