@@ -20,7 +20,6 @@ the handler.
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import json
 import os
@@ -35,7 +34,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
-from boto3.dynamodb.types import Binary
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -58,6 +56,7 @@ from ec2_isolation.steps.services import (
     elastic_ip_associations,
     find_target_registrations,
 )
+from ec2_isolation.values import plain as _plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -802,25 +801,6 @@ def _eip_target(association: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # ---- values ------------------------------------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's types as plain JSON-able values: Decimal as int (or float), sets as sorted lists,
-    binary as base64."""
-    plain: Any = value
-    if isinstance(value, Decimal):
-        plain = int(value) if value == value.to_integral_value() else float(value)
-    elif isinstance(value, Binary):
-        plain = base64.b64encode(value.value).decode()  # type: ignore[attr-defined]  # missing from the stubs
-    elif isinstance(value, bytes | bytearray):
-        plain = base64.b64encode(value).decode()
-    elif isinstance(value, dict):
-        plain = {str(k): _plain(v) for k, v in value.items()}
-    elif isinstance(value, set | frozenset):
-        plain = sorted((_plain(v) for v in value), key=str)
-    elif isinstance(value, list | tuple):
-        plain = [_plain(v) for v in value]
-    return plain
 
 
 def _json_default(value: Any) -> Any:

@@ -97,6 +97,7 @@ from ec2_isolation.steps.services import (
     remove_from_auto_scaling,
 )
 from ec2_isolation.steps.status import mark_isolated
+from ec2_isolation.values import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -755,7 +756,7 @@ class _Isolation:
                     merge_entries(entries),
                     pending=is_pending,
                 )
-            self.record.data["evidence"] = [manifest[sid] for sid in sorted(manifest)]
+            self.record.data["evidence"] = plain([manifest[sid] for sid in sorted(manifest)])
         return evidence
 
     def _cut(self) -> None:

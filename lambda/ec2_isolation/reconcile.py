@@ -96,6 +96,7 @@ from ec2_isolation.steps.record import (
     scan_open_records,
     update_evidence,
 )
+from ec2_isolation.values import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -1094,8 +1095,8 @@ def carry_custody(
     )
     for key, entries in sorted({**report.in_custody, **report.failed_for_good}.items()):
         instance_id = _scope_of(key, function)[2]
-        done = [e for e in entries if e.get("custody") == "done"]
-        failed = [e for e in entries if e.get("custody") != "done"]
+        done = [plain(e) for e in entries if e.get("custody") == "done"]
+        failed = [plain(e) for e in entries if e.get("custody") != "done"]
         arn = function.instance_arn(instance_id, account, region)
         if done:
             result = {

@@ -262,9 +262,14 @@ class TestLockAtIsolation:
         instance_id = launch()
         isolate(invoke, instance_id, locked(settings))
         requests = record_requests(clients.ec2)
-        isolate(invoke, instance_id, locked(settings))
+        repeated = isolate(invoke, instance_id, locked(settings))
         assert "LockSnapshot" not in requests.operations()
         assert "CreateSnapshots" not in requests.operations()
+        # and its result, with the manifest as the record holds it, is what Lambda can return: JSON
+        (outcome,) = json.loads(json.dumps(repeated))["instances"]
+        assert (
+            outcome["evidence"][0]["size_gib"] == 8 and outcome["evidence"][0]["lock"]["duration_days"] == 90
+        )
 
     def test_the_responder_cli_status_shows_the_manifest(
         self, invoke: Invoke, launch: Launch, settings: Settings, cli: Cli
