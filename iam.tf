@@ -181,106 +181,49 @@ resource "aws_iam_role_policy" "lambda" {
 # ---------------------------------------------------------------------------------------------------
 # The evidence snapshots' grants (evidence.tf): modules/isolation-target's lock and custody statements,
 # in this account and region (the same as a member account's executor role gets), and the copy of member
-# accounts' evidence into custody. A managed policy of their own: IAM allows 10,240 characters of inline
-# policy a role, and with every option on the role's inline policies take most of them.
+# accounts' evidence into custody (defined here, rendered in the same document by modules/isolation-target:
+# evidence_custody_account_statements). A managed policy of their own: IAM allows 10,240 characters of
+# inline policy a role, and with every option on the role's inline policies take most of them.
 # ---------------------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "evidence" {
-  count = module.isolation_target.evidence_policy ? 1 : 0
-
-  source_policy_documents = [module.isolation_target.evidence_policy_json]
-
-  dynamic "statement" {
-    # The copy into custody (evidence.tf), in this region: of a member account's snapshot shared with
-    # this account, in the member's region. CopySnapshot is authorized on the source snapshot too, and
-    # snapshot ARNs name no account: the source is any region's, the request this region's only (the
-    # copy, here: modules/isolation-target's CopyEvidenceSnapshots; tagged and locked there too).
-    for_each = local.evidence_custody_enabled ? [1] : []
-    content {
-      sid       = "CopySharedEvidenceIntoCustody"
-      effect    = "Allow"
-      actions   = ["ec2:CopySnapshot"]
-      resources = ["arn:${local.partition}:ec2:*::snapshot/*"]
-
-      condition {
-        test     = "StringEquals"
-        variable = "aws:RequestedRegion"
-        values   = [local.region]
-      }
+locals {
+  # The copy into custody (evidence.tf), by Sid, while custody is on: the function's own account's
+  # statements are modules/isolation-target's (its lock, copy and evidence key: the executor role's too).
+  custody_statements = {
+    # Of a member account's snapshot shared with this account, in the member's region, into this region.
+    # CopySnapshot is authorized on the source snapshot too, and snapshot ARNs name no account: the source
+    # is any region's, the request this region's only (the copy, here: modules/isolation-target's
+    # CopyEvidenceSnapshots; tagged and locked there too).
+    CopySharedEvidenceIntoCustody = {
+      actions    = ["ec2:CopySnapshot"]
+      resources  = ["arn:${local.partition}:ec2:*::snapshot/*"]
+      conditions = [{ test = "StringEquals", variable = "aws:RequestedRegion", values = [local.region] }]
     }
-  }
-
-  dynamic "statement" {
     # The shared snapshot is encrypted with the member account's evidence key (modules/member, whose key
     # policy lets this role use it for EBS copies): EC2 decrypts it with that key on this role's behalf.
     # Any region's key of the member accounts (by the conditions of AssumeMemberExecutorRoles,
     # organization.tf), found by its alias. This account's key: modules/isolation-target's statements.
-    for_each = local.evidence_custody_enabled ? [1] : []
-    content {
-      sid       = "UseMemberEvidenceKeysViaEc2"
-      effect    = "Allow"
-      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
-      resources = ["arn:${local.partition}:kms:*:*:key/*"]
-
-      condition {
-        test     = "ForAnyValue:StringEquals"
-        variable = "kms:ResourceAliases"
-        values   = [local.evidence_key_alias]
-      }
-
-      condition {
-        test     = "StringLike"
-        variable = "kms:ViaService"
-        values   = ["ec2.*.amazonaws.com"]
-      }
-
-      dynamic "condition" {
-        for_each = local.member_conditions
-        content {
-          test     = condition.value.test
-          variable = condition.value.variable
-          values   = condition.value.values
-        }
-      }
+    UseMemberEvidenceKeysViaEc2 = {
+      actions    = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+      resources  = ["arn:${local.partition}:kms:*:*:key/*"]
+      conditions = concat(local.member_evidence_key_conditions, local.member_conditions)
     }
-  }
-
-  dynamic "statement" {
-    for_each = local.evidence_custody_enabled ? [1] : []
-    content {
-      sid       = "GrantMemberEvidenceKeysToEc2"
-      effect    = "Allow"
+    # ...and the grant EC2 keeps on the key for the copy.
+    GrantMemberEvidenceKeysToEc2 = {
       actions   = ["kms:CreateGrant"]
       resources = ["arn:${local.partition}:kms:*:*:key/*"]
-
-      condition {
-        test     = "ForAnyValue:StringEquals"
-        variable = "kms:ResourceAliases"
-        values   = [local.evidence_key_alias]
-      }
-
-      condition {
-        test     = "StringLike"
-        variable = "kms:ViaService"
-        values   = ["ec2.*.amazonaws.com"]
-      }
-
-      condition {
-        test     = "Bool"
-        variable = "kms:GrantIsForAWSResource"
-        values   = ["true"]
-      }
-
-      dynamic "condition" {
-        for_each = local.member_conditions
-        content {
-          test     = condition.value.test
-          variable = condition.value.variable
-          values   = condition.value.values
-        }
-      }
+      conditions = concat(
+        local.member_evidence_key_conditions,
+        [{ test = "Bool", variable = "kms:GrantIsForAWSResource", values = ["true"] }],
+        local.member_conditions,
+      )
     }
   }
+  # A member's evidence key: by its alias, through EC2 in any region.
+  member_evidence_key_conditions = [
+    { test = "ForAnyValue:StringEquals", variable = "kms:ResourceAliases", values = [local.evidence_key_alias] },
+    { test = "StringLike", variable = "kms:ViaService", values = ["ec2.*.amazonaws.com"] },
+  ]
 }
 
 resource "aws_iam_policy" "evidence" {
@@ -289,7 +232,7 @@ resource "aws_iam_policy" "evidence" {
   name        = "${var.name}-evidence"
   path        = var.iam_role_path
   description = "Lets the ${var.name} EC2 isolation function lock its evidence snapshots and take member accounts' evidence into custody."
-  policy      = one(data.aws_iam_policy_document.evidence[*].json)
+  policy      = module.isolation_target.evidence_policy_json
   tags        = var.tags
 }
 
@@ -335,6 +278,10 @@ module "isolation_target" {
   # account only, and copied here. This account's own evidence is never shared.
   evidence_custody_account_id = local.account_id
   evidence_source_key_arns    = []
+  # ...and copied here (the custody statements above), in the same document as its own account's.
+  evidence_custody_account_statements = {
+    for sid, statement in local.custody_statements : sid => statement if local.evidence_custody_enabled
+  }
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.lambda_role_arn]
   # The reconciler's rule leaves the deployment's own calls out (reconcile.tf).

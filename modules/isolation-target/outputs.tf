@@ -19,7 +19,7 @@ output "evidence_policy" {
 }
 
 output "evidence_policy_json" {
-  description = "IAM policy (JSON) of the evidence snapshots' lock and custody, in account_id and regions (evidence.tf); null when evidence_policy is false. The central function's role gets it, and each member account's executor role, as a managed policy."
+  description = "IAM policy (JSON) of the evidence snapshots' lock and custody, in account_id and regions (evidence.tf), with evidence_custody_account_statements; null when evidence_policy is false. The central function's role gets it, and each member account's executor role, as a managed policy."
   value       = one(data.aws_iam_policy_document.evidence[*].json)
 }
 

@@ -66,6 +66,19 @@ variable "evidence_source_key_arns" {
   type        = list(string)
 }
 
+variable "evidence_custody_account_statements" {
+  description = "The custody account's own evidence statements, by Sid (the central module's copy into custody of the member accounts' shared snapshots: its iam.tf; {} in a member account): actions, resources and conditions, added to evidence_policy_json and rendered by the same block as the statements of evidence.tf (Sids of their own)."
+  type = map(object({
+    actions   = list(string)
+    resources = list(string)
+    conditions = list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    }))
+  }))
+}
+
 variable "own_role_arns" {
   description = "ARNs of the roles of the deployment itself in the target account (the central function's role; in a member account, the executor and forwarding roles): never passed to an instance, and never given a revocation policy (nor is the isolation role)."
   type        = list(string)

@@ -64,6 +64,8 @@ module "isolation_target" {
   # The evidence snapshots' intermediate copies (evidence.tf) are shared with the central account only.
   evidence_custody_account_id = var.central_account_id
   evidence_source_key_arns    = var.evidence_source_key_arns
+  # The copy into custody is the central account's (the central module's iam.tf).
+  evidence_custody_account_statements = {}
   # Never passed to an instance, never given a revocation policy.
   own_role_arns = [local.executor_role_arn, local.forwarder_role_arn]
   # The API calls the central function makes here (through the executor role) are not forwarded.
