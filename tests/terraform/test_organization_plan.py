@@ -192,7 +192,9 @@ def test_both_modules_create_their_evidence_keys_from_the_one_definition(org_pla
     for module in ("ec2_isolation", *MEMBERS):
         assert module_source(org_plan, module, "evidence_key") == EVIDENCE_KEY, module
         configuration = module_configuration(org_plan, module)
-        assert not [r["address"] for r in configuration["resources"] if r["type"].startswith("aws_kms")], module
+        assert not [r["address"] for r in configuration["resources"] if r["type"].startswith("aws_kms")], (
+            module
+        )
         assert module_configuration(org_plan, module)["module_calls"]["evidence_key"]["count_expression"][
             "references"
         ] == ["var.evidence_custody"], module
