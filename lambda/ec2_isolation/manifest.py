@@ -50,6 +50,7 @@ from ec2_isolation.steps.custody import (
     copies_of,
     copy_snapshot,
     delete_intermediate,
+    iso,
     key_arn,
     lock_snapshot,
     locked_snapshots,
@@ -69,10 +70,6 @@ OFF, SAME_ACCOUNT, PENDING, DONE, FAILED = "off", "same-account", "pending", "do
 
 class CustodyFailed(IsolationError):
     """A custody move failed: the pass is retried (then the dead letters); the record says which."""
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else None
 
 
 def lock_wanted(settings: Settings) -> bool:
@@ -124,7 +121,7 @@ def new_entries(
             "account": account,
             "region": region,
             "event_id": event_id,
-            "started_at": _iso(snapshot.get("StartTime")),
+            "started_at": iso(snapshot.get("StartTime")),
             "state": snapshot.get("State", "pending"),
             "encrypted": bool(snapshot.get("Encrypted")),
             "stage": TAKEN,
@@ -302,7 +299,7 @@ def custody_pass(
     """Carry forward the custody of ``records`` (record key, instance id, manifest) of one account and
     region: the snapshots and copies read in batches, each due move made, each record written (``write``:
     the key and a change of its manifest). A move that fails is kept in its entry and the pass goes on;
-    `CustodyFailed` is raised at the end so that the message is retried."""
+    the report lists it (``errors``), and the caller fails the message so that it is retried."""
     scope = _Scope(source, central, settings, account, region, central_account, central_region, now)
     report = CustodyPass(account, region)
     entries = {sid: e for _, _, manifest in records for sid, e in manifest.items() if is_pending(e)}
@@ -367,7 +364,7 @@ def _copy_entry(snapshot: SnapshotTypeDef, role: str, account: str, region: str)
         "region": region,
         "kms_key_id": snapshot.get("KmsKeyId"),
         "state": snapshot.get("State"),
-        "started_at": _iso(snapshot.get("StartTime")),
+        "started_at": iso(snapshot.get("StartTime")),
     }
     return {k: v for k, v in entry.items() if v is not None}
 
@@ -375,7 +372,7 @@ def _copy_entry(snapshot: SnapshotTypeDef, role: str, account: str, region: str)
 def _set_copy(entry: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
     """Record ``copy`` in the entry (replacing the one of the same role), keeping what was known of it."""
     copies = [c for c in entry.get("copies", []) if c.get("role") != copy["role"]]
-    known: dict[str, Any] = next((c for c in entry.get("copies", []) if c.get("role") == copy["role"]), {})
+    known = _copy(entry, copy["role"]) or {}
     merged = {**known, **copy} if known.get("snapshot_id") == copy.get("snapshot_id") else copy
     entry["copies"] = [*copies, merged]
     return merged
@@ -393,7 +390,7 @@ def _observe(entry: dict[str, Any], snapshot: SnapshotTypeDef, now: datetime) ->
     if snapshot.get("KmsKeyId"):
         entry["kms_key_id"] = snapshot["KmsKeyId"]
     if state == "completed" and "completed_at" not in entry:
-        entry["completed_at"] = _iso(snapshot.get("CompletionTime")) or now.isoformat(timespec="seconds")
+        entry["completed_at"] = iso(snapshot.get("CompletionTime")) or now.isoformat(timespec="seconds")
     return state
 
 

@@ -1098,12 +1098,13 @@ def carry_custody(
         done = [plain(e) for e in entries if e.get("custody") == "done"]
         failed = [plain(e) for e in entries if e.get("custody") != "done"]
         arn = function.instance_arn(instance_id, account, region)
+        done_ids = {e["snapshot_id"] for e in done}
         if done:
             result = {
                 "instance_id": instance_id,
                 "status": "evidence_in_custody",
                 "evidence": done,
-                "changes": [m for m in report.moves if m.split(":")[0] in {e["snapshot_id"] for e in done}],
+                "changes": [m for m in report.moves if m.split(":")[0] in done_ids],
             }
             _announce(clients, settings, action="isolate", event_id=event_id, result=result, resource_arn=arn)
         if failed:

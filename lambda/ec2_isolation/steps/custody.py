@@ -8,31 +8,25 @@ cover many snapshots at once (a filter of up to 200 ids or tags a call).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ec2_isolation.log import log
 from ec2_isolation.steps import requires
+from ec2_isolation.steps.observe import VALUES_PER_FILTER, chunks
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import SnapshotTypeDef, TagTypeDef
     from mypy_boto3_kms import KMSClient
 
-#: EC2 takes at most 200 values in one filter
-VALUES_PER_FILTER = 200
 #: the role of a copy, in its ``<prefix>CustodyCopy`` tag: the re-encrypted copy in the instance's account
 #: (shared, then deleted once custody holds its own copy), and the copy in custody
 INTERMEDIATE, CUSTODY = "intermediate", "custody"
 
 
-def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), VALUES_PER_FILTER):
-        yield list(values[start : start + VALUES_PER_FILTER])
-
-
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else None
 
 
@@ -41,12 +35,12 @@ def lock_of(answer: Mapping[str, Any]) -> dict[str, Any]:
     lock: dict[str, Any] = {
         "state": answer.get("LockState"),
         "duration_days": answer.get("LockDuration"),
-        "created_on": _iso(answer.get("LockCreatedOn")),
-        "expires_on": _iso(answer.get("LockExpiresOn")),
+        "created_on": iso(answer.get("LockCreatedOn")),
+        "expires_on": iso(answer.get("LockExpiresOn")),
     }
     if answer.get("CoolOffPeriod"):
         lock["cool_off_hours"] = answer["CoolOffPeriod"]
-        lock["cool_off_expires_on"] = _iso(answer.get("CoolOffPeriodExpiresOn"))
+        lock["cool_off_expires_on"] = iso(answer.get("CoolOffPeriodExpiresOn"))
     return {key: value for key, value in lock.items() if value is not None}
 
 
@@ -54,7 +48,7 @@ def lock_of(answer: Mapping[str, Any]) -> dict[str, Any]:
 def locked_snapshots(ec2: EC2Client, snapshot_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The unexpired locks of these snapshots (of the caller's account), by snapshot id."""
     locks: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set(snapshot_ids))):
+    for chunk in chunks(sorted(set(snapshot_ids)), VALUES_PER_FILTER):
         token: str | None = None
         while True:
             request: dict[str, Any] = {"SnapshotIds": chunk}
@@ -92,7 +86,7 @@ def snapshots_by_id(ec2: EC2Client, snapshot_ids: Sequence[str]) -> dict[str, Sn
     ``SnapshotIds``, which fails the whole call on one missing id)."""
     found: dict[str, SnapshotTypeDef] = {}
     paginator = ec2.get_paginator("describe_snapshots")
-    for chunk in _chunks(sorted(set(snapshot_ids))):
+    for chunk in chunks(sorted(set(snapshot_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": chunk}]):
             found.update({s["SnapshotId"]: s for s in page.get("Snapshots", []) if "SnapshotId" in s})
     return found
@@ -106,7 +100,7 @@ def copies_of(
     source snapshot's id), by source snapshot id: what an interrupted custody already made."""
     copies: dict[str, list[SnapshotTypeDef]] = {}
     paginator = ec2.get_paginator("describe_snapshots")
-    for chunk in _chunks(sorted(set(snapshot_ids))):
+    for chunk in chunks(sorted(set(snapshot_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(
             OwnerIds=["self"], Filters=[{"Name": f"tag:{evidence_of_tag}", "Values": chunk}]
         ):

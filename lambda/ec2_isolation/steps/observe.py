@@ -36,7 +36,7 @@ class Calls(Counter[str]):
     """The API calls a sweep made, by action (``ec2:DescribeInstances``: 2); ``total()`` counts them all."""
 
 
-def _chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
+def chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
 
@@ -62,7 +62,7 @@ def instances_by_id(ec2: EC2Client, instance_ids: Iterable[str], calls: Calls) -
     200 ids a call. A terminated instance is still returned for about an hour, then no more."""
     found: dict[str, InstanceTypeDef] = {}
     paginator = ec2.get_paginator("describe_instances")
-    for chunk in _chunks(sorted(set(instance_ids)), VALUES_PER_FILTER):
+    for chunk in chunks(sorted(set(instance_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(Filters=[{"Name": "instance-id", "Values": chunk}]):
             calls["ec2:DescribeInstances"] += 1
             for reservation in page.get("Reservations", []):
@@ -100,7 +100,7 @@ def instances_on_groups(ec2: EC2Client, group_ids: Sequence[str], calls: Calls) 
     """The instances whose ENIs are on each of ``group_ids`` (what an open isolation group exposed)."""
     exposed: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
     paginator = ec2.get_paginator("describe_network_interfaces")
-    for chunk in _chunks(list(group_ids), VALUES_PER_FILTER):
+    for chunk in chunks(list(group_ids), VALUES_PER_FILTER):
         for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": chunk}]):
             calls["ec2:DescribeNetworkInterfaces"] += 1
             for eni in page.get("NetworkInterfaces", []):
@@ -118,7 +118,7 @@ def auto_scaling_memberships(
 ) -> dict[str, dict[str, str]]:
     """The Auto Scaling group and lifecycle state of each of ``instance_ids`` in one, 50 ids a call."""
     members: dict[str, dict[str, str]] = {}
-    for chunk in _chunks(sorted(set(instance_ids)), AUTO_SCALING_IDS_PER_CALL):
+    for chunk in chunks(sorted(set(instance_ids)), AUTO_SCALING_IDS_PER_CALL):
         calls["autoscaling:DescribeAutoScalingInstances"] += 1
         answer = autoscaling.describe_auto_scaling_instances(InstanceIds=chunk, MaxRecords=50)
         for member in answer.get("AutoScalingInstances", []):
@@ -186,7 +186,7 @@ def instance_profiles(ec2: EC2Client, instance_ids: Sequence[str], calls: Calls)
     EC2's own answer (DescribeInstances can lag behind a replaced association)."""
     profiles: dict[str, list[str]] = {instance_id: [] for instance_id in instance_ids}
     paginator = ec2.get_paginator("describe_iam_instance_profile_associations")
-    for chunk in _chunks(sorted(set(instance_ids)), VALUES_PER_FILTER):
+    for chunk in chunks(sorted(set(instance_ids)), VALUES_PER_FILTER):
         pages = paginator.paginate(
             Filters=[
                 {"Name": "instance-id", "Values": chunk},
@@ -214,7 +214,7 @@ def interface_instances(ec2: EC2Client, interface_ids: Sequence[str]) -> list[st
     """The instances ``interface_ids`` are attached to (an ENI that no longer exists is left out)."""
     found: list[str] = []
     paginator = ec2.get_paginator("describe_network_interfaces")
-    for chunk in _chunks(sorted(set(interface_ids)), VALUES_PER_FILTER):
+    for chunk in chunks(sorted(set(interface_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(Filters=[{"Name": "network-interface-id", "Values": chunk}]):
             for eni in page.get("NetworkInterfaces", []):
                 instance_id = eni.get("Attachment", {}).get("InstanceId")
@@ -228,7 +228,7 @@ def association_instances(ec2: EC2Client, association_ids: Sequence[str]) -> lis
     """The instances of instance profile associations (a disassociated one still names its instance)."""
     found: list[str] = []
     paginator = ec2.get_paginator("describe_iam_instance_profile_associations")
-    for chunk in _chunks(sorted(set(association_ids)), VALUES_PER_FILTER):
+    for chunk in chunks(sorted(set(association_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(AssociationIds=chunk):
             for association in page.get("IamInstanceProfileAssociations", []):
                 instance_id = association.get("InstanceId")
@@ -243,7 +243,7 @@ def groups_by_id(ec2: EC2Client, group_ids: Sequence[str]) -> list[SecurityGroup
     others)."""
     groups: list[SecurityGroupTypeDef] = []
     paginator = ec2.get_paginator("describe_security_groups")
-    for chunk in _chunks(sorted(set(group_ids)), VALUES_PER_FILTER):
+    for chunk in chunks(sorted(set(group_ids)), VALUES_PER_FILTER):
         for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": chunk}]):
             groups += page.get("SecurityGroups", [])
     return groups
