@@ -69,19 +69,28 @@ WHOLE_UNIT_SUITE = pytest.StashKey[bool]()
 #: the one marker expression that leaves every unit test selected: `make test`'s first run
 ALL_BUT_THE_RECORD_READERS = "not after_unit_tests"
 TESTS = Path(__file__).resolve().parent
+#: end-to-end modules whose tests form one group per value of a parameter (a fixture's name: its values
+#: are paths, grouped by their last part), since each value sets up a deployment of its own
+GROUPS_BY_PARAMETER = {"e2e-test_upgrade": "upgraded"}
 
 
 def xdist_group(item: pytest.Item) -> str | None:
     """The pytest-xdist group of a test (``--dist loadgroup``: a group runs in one worker), or None for a
     test any worker may take. The tests that share expensive session or module fixtures stay together:
     the plans and Terraform tests (one set of plans and of working directories), the compliance tests
-    (one ``make compliance``), and each end-to-end module (one emulator and deployment). The unit tests,
-    each on an emulator of its own, spread over the workers."""
+    (one ``make compliance``), and each end-to-end module (one emulator and deployment), but the upgrade
+    module by configuration: each configuration's upgrade has an emulator of its own, and the two (about
+    two minutes each, mostly waiting on the provider) may run at once. The unit tests, each on an emulator
+    of its own, spread over the workers."""
     parts = Path(str(item.path)).relative_to(TESTS).parts
     if parts[0] in ("terraform", "compliance"):
         return parts[0]
     if parts[0] == "e2e":
-        return f"e2e-{Path(parts[-1]).stem}"
+        group = f"e2e-{Path(parts[-1]).stem}"
+        callspec = getattr(item, "callspec", None)
+        if group in GROUPS_BY_PARAMETER and callspec is not None:
+            return f"{group}-{callspec.params[GROUPS_BY_PARAMETER[group]].name}"
+        return group
     return None
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import xdist_group
 from tools import tfcli
 from tools.emulator import Deployment, Emulator
 
@@ -342,3 +344,14 @@ def test_without_the_moved_blocks_the_same_plan_would_replace_them(upgraded: Upg
     assert upgraded.moves()
     assert deleted == set(upgraded.moves())
     assert created == set(upgraded.moves().values()) | new_resources(upgraded.configuration)
+
+
+def test_each_configurations_upgrade_is_a_group_of_its_own(
+    request: pytest.FixtureRequest, upgraded: Upgrade
+) -> None:
+    """Then (under pytest-xdist's ``--dist loadgroup``) the tests of each configuration's upgrade run in a
+    group named after it, so that the two upgrades, each on an emulator of its own, may run at once."""
+    group = f"e2e-test_upgrade-{upgraded.configuration.name}"
+    assert xdist_group(request.node) == group
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("loadgroup"):
+        assert request.node.nodeid.endswith(f"@{group}"), request.node.nodeid
