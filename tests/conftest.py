@@ -94,6 +94,17 @@ def xdist_group(item: pytest.Item) -> str | None:
     return None
 
 
+def assert_runs_in_group(request: pytest.FixtureRequest, group: str) -> None:
+    """That the requesting test is in ``group``: by `xdist_group`, by its mark and, when it runs in a
+    pytest-xdist worker with ``--dist loadgroup``, by the node id xdist scheduled it by (xdist adds the
+    ``@group`` suffix in the worker, from the mark, at collection)."""
+    assert xdist_group(request.node) == group
+    mark = request.node.get_closest_marker("xdist_group")
+    assert mark is not None and mark.args == (group,)
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("loadgroup"):
+        assert request.node.nodeid.endswith(f"@{group}"), request.node.nodeid
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Each test's xdist group, marked as it is collected: before any ``pytest_collection_modifyitems``,
     among them pytest-xdist's own (in each worker), which turns the marks into the groups ``--dist

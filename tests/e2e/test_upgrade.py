@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import xdist_group
+from tests.conftest import assert_runs_in_group
 from tools import tfcli
 from tools.emulator import Deployment, Emulator
 
@@ -351,7 +350,4 @@ def test_each_configurations_upgrade_is_a_group_of_its_own(
 ) -> None:
     """Then (under pytest-xdist's ``--dist loadgroup``) the tests of each configuration's upgrade run in a
     group named after it, so that the two upgrades, each on an emulator of its own, may run at once."""
-    group = f"e2e-test_upgrade-{upgraded.configuration.name}"
-    assert xdist_group(request.node) == group
-    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("loadgroup"):
-        assert request.node.nodeid.endswith(f"@{group}"), request.node.nodeid
+    assert_runs_in_group(request, f"e2e-test_upgrade-{upgraded.configuration.name}")
