@@ -8,6 +8,7 @@ between the two is none: the committed section must be exactly what the committe
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -15,8 +16,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from ec2_isolation.errors import EventIsolationFailed, InstanceIsolationFailed
@@ -458,3 +462,70 @@ def test_the_emulators_own_errors_are_counted_from_its_log() -> None:
     page = "b'<!doctype html>\\n<title>500 Internal Server Error</title>"
     cause = bench.failure_cause("snapshots", "ResponseParserError", f"Unable to parse response\n{page}")
     assert cause.endswith("[the answer: an HTML page, 500 Internal Server Error]")
+
+
+class TestRoundTripsAreCountedByWhatWaitedForWhat:
+    """The simulated network follows each call's line (its thread and context, and the tasks the line
+    started and waited for), so a thread the scheduler starts late adds no round trip."""
+
+    @pytest.fixture
+    def network(self) -> Any:
+        from moto import mock_aws
+
+        with mock_aws():
+            network = bench.SimulatedNetwork(0.01, 200, 5)
+            sts = network.hook(boto3.client("sts", region_name="us-east-1"))
+            yield network, sts
+
+    def test_calls_one_after_another_are_one_round_trip_each(self, network: Any) -> None:
+        network, sts = network
+        with network.invocation("sequential"):
+            for _ in range(3):
+                sts.get_caller_identity()
+        attempts = network.of("sequential")
+        assert [a.depth for a in attempts] == [1, 2, 3]
+        assert attempts[2].waited_for(attempts[0])
+        assert bench.critical_path(attempts) == 3
+
+    def test_tasks_at_the_same_time_are_one_round_trip_however_late_a_thread_starts(
+        self, network: Any
+    ) -> None:
+        from ec2_isolation.concurrent import in_parallel
+
+        network, sts = network
+
+        def late(seconds: float) -> Any:
+            def task() -> Any:
+                time.sleep(seconds)  # the scheduler starts this one long after its sibling ended
+                return sts.get_caller_identity()
+
+            return task
+
+        with network.invocation("parallel"):
+            sts.get_caller_identity()
+            in_parallel({"prompt": late(0.0), "late": late(0.2)})
+            sts.get_caller_identity()
+        first, prompt, late_one, last = sorted(network.of("parallel"), key=lambda a: a.start)
+        assert prompt.end < late_one.start, "the late task started after its sibling's call had ended"
+        assert (first.depth, prompt.depth, late_one.depth, last.depth) == (1, 2, 2, 3)
+        assert bench.at_once(prompt, late_one)
+        assert last.waited_for(prompt) or last.waited_for(late_one)
+        assert bench.critical_path([first, prompt, late_one, last]) == 3
+
+    def test_tasks_run_one_after_another_in_one_thread_are_sequential(self, network: Any) -> None:
+        network, sts = network
+        with network.invocation("inline"):
+            sts.get_caller_identity()
+            for _ in range(2):  # what an in_parallel that ran its tasks in turn would do
+                contextvars.copy_context().run(sts.get_caller_identity)
+        # a task run in a copy of the context, but on the caller's thread, continues its line
+        assert [a.depth for a in network.of("inline")] == [1, 2, 3]
+
+    def test_each_invocation_starts_a_line_of_its_own(self, network: Any) -> None:
+        network, sts = network
+        with network.invocation("one"):
+            sts.get_caller_identity()
+        with network.invocation("two"):
+            sts.get_caller_identity()
+        [two] = network.of("two")
+        assert (two.depth, two.predecessor) == (1, None)

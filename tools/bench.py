@@ -22,8 +22,9 @@ What is measured:
   first isolation in the VPC creates them), and the release of the 1-ENI one: time to the network cut
   (the isolation-group ModifyNetworkInterfaceAttribute of the last ENI) and to completion, without the
   untrack wait (the handler's ``sleep`` is injected and not slept) and with it (plus what it asked to
-  sleep); sequential round trips on the critical path (the longest chain of attempts that do not overlap
-  in time: with a sequential handler, every attempt), API calls (total and mutating) and attempts;
+  sleep); sequential round trips on the critical path (the longest chain of attempts each of which
+  waited for the one before it, followed through the handler's threads and context copies rather than
+  read off the clock: with a sequential handler, every attempt), API calls (total and mutating) and attempts;
   the timeline of every call, with the containment step that made it, goes to the JSON;
 - a burst: ``--burst`` tagged instances (default 1000), one event each, handled by ``--concurrency``
   (default 50) workers, each with its own clients (one Lambda execution environment each), the untrack
@@ -150,6 +151,49 @@ class Attempt:
     throttled: bool = False
     error: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    #: the attempt this one waited for: the deepest one that had ended in its line of calls (its own
+    #: thread and context, and the tasks that line started and waited for) when it was sent
+    predecessor: Attempt | None = field(default=None, repr=False, compare=False)
+    #: sequential round trips up to and including this one (1 + the predecessor's)
+    depth: int = 1
+
+    def waited_for(self, other: Attempt) -> bool:
+        """Whether ``other`` is among the attempts this one (through its predecessors) waited for."""
+        earlier = self.predecessor
+        while earlier is not None:
+            if earlier is other:
+                return True
+            earlier = earlier.predecessor
+        return False
+
+
+def at_once(a: Attempt, b: Attempt) -> bool:
+    """Neither attempt waited for the other: they were made at the same time (whatever the scheduler did
+    with the threads that made them)."""
+    return not a.waited_for(b) and not b.waited_for(a)
+
+
+def _deeper(a: Attempt | None, b: Attempt | None) -> Attempt | None:
+    if a is None or (b is not None and b.depth > a.depth):
+        return b
+    return a
+
+
+@dataclass
+class _Sink:
+    """The deepest attempt that ended in a line of calls or in any line it started."""
+
+    deepest: Attempt | None = None
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A line of calls: one thread in one context (a task of ``in_parallel`` runs in a copy of its
+    caller's context, in a thread of its own). ``sinks``: its own sink last, its callers' before it."""
+
+    last: Attempt | None
+    thread: int
+    sinks: tuple[_Sink, ...]
 
 
 class _Raw:
@@ -191,6 +235,9 @@ class SimulatedNetwork:
         # A context variable, not the thread: the handler's concurrent calls run in threads of their own,
         # with a copy of the invoking thread's context.
         self._label: ContextVar[str] = ContextVar("bench_invocation", default="")
+        # What an attempt waited for, from the calls' causality rather than their times: a task whose
+        # thread the scheduler starts late must not look like a round trip after its siblings.
+        self._line: ContextVar[_Line | None] = ContextVar("bench_line", default=None)
 
     def install(self, session: boto3.session.Session) -> boto3.session.Session:
         """Hook ``session``: its clients (created afterwards) go through this network."""
@@ -210,10 +257,11 @@ class SimulatedNetwork:
     def invocation(self, label: str) -> Iterator[None]:
         """Attribute the attempts made inside the block (by this thread, and the threads it starts with a
         copy of its context) to ``label``."""
-        token = self._label.set(label)
+        token, line = self._label.set(label), self._line.set(None)
         try:
             yield
         finally:
+            self._line.reset(line)
             self._label.reset(token)
 
     def of(self, label: str) -> list[Attempt]:
@@ -236,7 +284,14 @@ class SimulatedNetwork:
             start=time.perf_counter(),
             params=_form(request.body) if service == "ec2" else {},
         )
-        self._local.attempt = attempt
+        line, thread = self._line.get(), threading.get_ident()
+        if line is None or line.thread != thread:
+            # the first call of a line: of the invocation, or of a task started by the line it continues
+            line = _Line(line.last if line else None, thread, (line.sinks if line else ()) + (_Sink(),))
+        with self._lock:
+            attempt.predecessor = _deeper(line.last, line.sinks[-1].deepest)
+        attempt.depth = 1 + (attempt.predecessor.depth if attempt.predecessor else 0)
+        self._local.attempt, self._local.line = attempt, line
         time.sleep(self.latency)
         if service == "ec2" and is_mutating(operation) and not self._bucket(operation).take():
             attempt.throttled = True
@@ -251,6 +306,11 @@ class SimulatedNetwork:
             return
         self._local.attempt = None
         attempt.end = time.perf_counter()
+        line: _Line = self._local.line
+        self._line.set(_Line(attempt, line.thread, line.sinks))
+        with self._lock:
+            for sink in line.sinks:
+                sink.deepest = _deeper(sink.deepest, attempt)
         if exception is not None:
             attempt.error = type(exception).__name__
         elif isinstance(parsed_response, dict):
@@ -260,14 +320,19 @@ class SimulatedNetwork:
 
 
 def critical_path(attempts: list[Attempt]) -> int:
-    """The most attempts that follow one another without overlapping in time: the sequential round
-    trips (for a sequential handler, all of them; concurrent calls count once)."""
-    ordered = sorted(attempts, key=lambda a: a.end)
-    longest: list[int] = []
-    for i, attempt in enumerate(ordered):
-        before = [longest[j] for j in range(i) if ordered[j].end <= attempt.start]
-        longest.append(1 + max(before, default=0))
-    return max(longest, default=0)
+    """The longest chain of ``attempts`` each of which waited for the one before it: the sequential round
+    trips (for a sequential handler, all of them; calls made at the same time count once). Causal, not
+    timed: a thread started late under load does not add a round trip."""
+    inside = {id(a) for a in attempts}
+    longest = 0
+    for attempt in attempts:
+        length, earlier = 0, attempt.predecessor
+        if id(attempt) in inside:
+            length = 1
+        while earlier is not None and id(earlier) in inside:
+            length, earlier = length + 1, earlier.predecessor
+        longest = max(longest, length)
+    return longest
 
 
 def is_eni_move(attempt: Attempt) -> bool:
@@ -276,17 +341,19 @@ def is_eni_move(attempt: Attempt) -> bool:
 
 
 def first_eni_move(attempts: list[Attempt]) -> Attempt | None:
-    """The first attempt that moves an ENI (onto the transition group, or without one the cut)."""
+    """The first attempt that moves an ENI (onto the transition group, or without one the cut): the one
+    that waited for the fewest round trips, the earliest of those."""
     moves = [a for a in attempts if is_eni_move(a)]
-    return min(moves, key=lambda a: a.start) if moves else None
+    return min(moves, key=lambda a: (a.depth, a.start)) if moves else None
 
 
 def round_trips_before_first_move(attempts: list[Attempt]) -> int | None:
-    """Sequential round trips that end before the first ENI move starts (the record's write among them)."""
+    """Sequential round trips the first ENI move waited for (the record's write among them); not the calls
+    that merely ended before it started: those running beside it do not delay it."""
     first = first_eni_move(attempts)
     if first is None:
         return None
-    return critical_path([a for a in attempts if a.end <= first.start])
+    return first.depth - 1
 
 
 # ---- the account -------------------------------------------------------------------------------------
@@ -427,7 +494,7 @@ def measure_one(
         measured["cut_ms"] = ms(cut_at - started)
         measured["cut_with_wait_ms"] = ms(cut_at - started + wait)
         measured["first_eni_cut_ms"] = ms(min(a.end for a in cuts) - started)
-        measured["round_trips_to_cut"] = critical_path([a for a in attempts if a.end <= cut_at])
+        measured["round_trips_to_cut"] = max(a.depth for a in cuts)
         measured.update(wait_phases(attempts, cut_at, group))
     measured["timeline"] = [
         {
@@ -463,7 +530,7 @@ def wait_phases(attempts: list[Attempt], cut_at: float, isolation_group: str) ->
     reads = [a for a in attempts if a.step in MOVE_STEPS and not is_eni_move(a) and a.end <= first_cut]
     resumed = max((a.start for a in reads if a.start >= wait_from), default=first_cut)
     return {
-        "round_trips_before_wait": critical_path([a for a in attempts if a.end <= wait_from]),
+        "round_trips_before_wait": max(a.depth for a in transition),
         "round_trips_in_wait": critical_path(
             [a for a in attempts if wait_from <= a.start and a.end <= resumed]
         ),
