@@ -74,17 +74,27 @@ TESTS = Path(__file__).resolve().parent
 GROUPS_BY_PARAMETER = {"e2e-test_upgrade": "upgraded"}
 
 
+def reads_the_plans(item: pytest.Item) -> bool:
+    """Whether a test of tests/terraform uses the session's plans (a fixture named ``*_plan``, or the
+    per-core ``plan_workspace`` they are made in), directly or through another fixture."""
+    names = getattr(item, "fixturenames", ())
+    return any(name.endswith("_plan") or name == "plan_workspace" for name in names)
+
+
 def xdist_group(item: pytest.Item) -> str | None:
     """The pytest-xdist group of a test (``--dist loadgroup``: a group runs in one worker), or None for a
     test any worker may take. The tests that share expensive session or module fixtures stay together:
-    the plans and Terraform tests (one set of plans and of working directories), the compliance tests
-    (one ``make compliance``), and each end-to-end module (one emulator and deployment), but the upgrade
-    module by configuration: each configuration's upgrade has an emulator of its own, and the two (about
-    two minutes each, mostly waiting on the provider) may run at once. The unit tests, each on an emulator
-    of its own, spread over the workers."""
+    the Terraform tests that read the plans (one set of plans), each compliance module (one ``make
+    compliance``; one checkov report), and each end-to-end module (one emulator and deployment), but the
+    upgrade module by configuration: each configuration's upgrade has an emulator of its own, and the two
+    (about two minutes each, mostly waiting on the provider) may run at once. The unit tests, each on an
+    emulator of its own, and the Terraform tests that plan nothing (``terraform test``, fmt and validate,
+    in a copy of the module of their own) spread over the workers."""
     parts = Path(str(item.path)).relative_to(TESTS).parts
-    if parts[0] in ("terraform", "compliance"):
-        return parts[0]
+    if parts[0] == "terraform":
+        return "terraform" if reads_the_plans(item) else None
+    if parts[0] == "compliance":
+        return f"compliance-{Path(parts[-1]).stem}"
     if parts[0] == "e2e":
         group = f"e2e-{Path(parts[-1]).stem}"
         callspec = getattr(item, "callspec", None)
