@@ -22,6 +22,9 @@ PYTEST_WORKERS ?= 2
 # `make test` records the handler's AWS calls here, in parts (one per test process), for the policy
 # coverage test of its second run.
 RECORDED_CALLS := build/recorded-calls
+# `make test` keeps the offline plans it makes here, by their content, so that every process of the run
+# (workers, the second run, `make compliance`) plans each configuration once (tools/tfcli.py plan_key).
+PLAN_CACHE := build/plan-cache
 export CHECKPOINT_DISABLE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -42,9 +45,11 @@ venv: $(VENV)/.installed ## Create .venv with the pinned development dependencie
 # stays in one process: see tests/conftest.py), recording the handler's calls; then the coverage test,
 # which reads that record. Then the unit tests again on the oldest botocore supported.
 test: lint typecheck ## Everything CI checks, offline: lint, types, unit (twice: also on the botocore floor), Terraform plan/test, compliance, checkov, e2e
-	rm -rf $(RECORDED_CALLS) && mkdir -p $(RECORDED_CALLS)
-	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not after_unit_tests"
-	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) $(PY) -m pytest -m after_unit_tests
+	rm -rf $(RECORDED_CALLS) $(PLAN_CACHE) && mkdir -p $(RECORDED_CALLS) $(PLAN_CACHE)
+	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) EC2_ISOLATION_PLAN_CACHE=$(abspath $(PLAN_CACHE)) \
+	  $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not after_unit_tests" --durations=25
+	EC2_ISOLATION_RECORD_CALLS_DIR=$(RECORDED_CALLS) EC2_ISOLATION_PLAN_CACHE=$(abspath $(PLAN_CACHE)) \
+	  $(PY) -m pytest -m after_unit_tests
 	$(MAKE) --no-print-directory unit-botocore-floor
 
 check: lint typecheck ## The inner loop, under two minutes: lint, types, unit tests (a tenth of the property-based examples)

