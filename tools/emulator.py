@@ -67,6 +67,9 @@ DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_STOP_TIMEOUT: Final = 10.0
 _PR_SET_PDEATHSIG: Final = 1
 #: werkzeug's start-up line, which has the port the kernel chose for port 0
+#: a request line of the server's log answered with a 5xx
+_SERVER_ERROR: Final = re.compile(r'" 5\d\d ')
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
 _RUNNING_ON: Final = re.compile(r"Running on http://127\.0\.0\.1:(?P<port>\d+)")
 #: the role `Emulator.session` assumes in another account (examples/organization's default deployment role)
 MEMBER_DEPLOYMENT_ROLE: Final = "OrganizationAccountAccessRole"
@@ -274,6 +277,31 @@ class Emulator:
             return "(no moto server log)"
         return "--- moto server log (tail) ---\n" + "\n".join(text.splitlines()[-lines:])
 
+    def server_errors(self, lines: int = 80) -> str:
+        """What the server answered with a 5xx, and the tracebacks it logged: for the message of a failed
+        ``terraform`` run, whose provider retries such an answer (a create the server had carried out
+        before it failed then finds its own resource, "already exists")."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no moto server log)"
+        found: list[str] = []
+        in_traceback = False
+        for line in _ANSI.sub("", text).splitlines():
+            if line.startswith("Traceback (most recent call last)"):
+                in_traceback = True
+            if in_traceback or _SERVER_ERROR.search(line):
+                found.append(line)
+            if (
+                in_traceback
+                and line
+                and not line.startswith((" ", "Traceback", "During handling", "The above"))
+            ):
+                in_traceback = False  # the exception's own line ends the traceback
+        if not found:
+            return "--- moto server: no 5xx answer, no traceback ---"
+        return "--- moto server: 5xx answers and tracebacks (tail) ---\n" + "\n".join(found[-lines:])
+
     def session(self, *, account: str | None = None, region: str | None = None) -> boto3.session.Session:
         """A boto3 session whose clients all talk to the emulator: with fake credentials of the emulator's
         own account, or (``account``) of another account.
@@ -403,8 +431,12 @@ class Deployment:
         self.destroyed = False
 
     def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``terraform <args>`` in the configuration's copy."""
-        return run_terraform(args, cwd=self.directory, env=self.env, timeout=self.timeout, check=check)
+        """Run ``terraform <args>`` in the configuration's copy; a failure says what the emulator's server
+        answered with a 5xx (`Emulator.server_errors`)."""
+        try:
+            return run_terraform(args, cwd=self.directory, env=self.env, timeout=self.timeout, check=check)
+        except TerraformError as error:
+            raise TerraformError(f"{error}\n{self.emulator.server_errors()}") from error
 
     def _var_args(self) -> list[str]:
         return [f"-var={name}={value}" for name, value in self.variables.items()]

@@ -4,6 +4,7 @@ that leaves nothing behind (process group, temporary directory), also when it ca
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from datetime import UTC, datetime, timedelta
 
@@ -112,3 +113,43 @@ def test_the_server_locks_snapshots_and_its_control_endpoints_drive_their_states
     finally:
         emulator.set_new_snapshot_state("completed")
         emulator.set_clock(None)
+
+
+def test_a_failed_terraform_run_says_what_the_server_answered_with_a_5xx() -> None:
+    # Given a server log with ordinary answers, a 500 and the traceback the server logged for it
+    emulator = Emulator()
+    emulator.log_path.write_text(
+        "\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m\n"
+        ' * Running on http://127.0.0.1:40577\n127.0.0.1 - - [02/Dec/2026 14:34:25] "POST / HTTP/1.1" 200 -\n'
+        '127.0.0.1 - - [02/Dec/2026 14:34:25] "\x1b[31m\x1b[1mPOST / HTTP/1.1\x1b[0m" 400 -\n'
+        "Traceback (most recent call last):\n"
+        '  File "moto/ec2/models/security_groups.py", line 1, in describe_security_groups\n'
+        "    for group in self.groups.values():\n"
+        "RuntimeError: dictionary changed size during iteration\n"
+        '127.0.0.1 - - [02/Dec/2026 14:34:26] "\x1b[35m\x1b[1mPOST / HTTP/1.1\x1b[0m" 500 -\n'
+        '127.0.0.1 - - [02/Dec/2026 14:34:27] "POST / HTTP/1.1" 200 -\n',
+        encoding="utf-8",
+    )
+    try:
+        # When the errors are read for a failure's message
+        errors = emulator.server_errors().splitlines()
+    finally:
+        shutil.rmtree(emulator.directory)
+    # Then they are the traceback and the 5xx answer, without the terminal's colours, and nothing else
+    assert errors == [
+        "--- moto server: 5xx answers and tracebacks (tail) ---",
+        "Traceback (most recent call last):",
+        '  File "moto/ec2/models/security_groups.py", line 1, in describe_security_groups',
+        "    for group in self.groups.values():",
+        "RuntimeError: dictionary changed size during iteration",
+        '127.0.0.1 - - [02/Dec/2026 14:34:26] "POST / HTTP/1.1" 500 -',
+    ]
+
+
+def test_a_server_log_without_errors_says_so() -> None:
+    emulator = Emulator()
+    emulator.log_path.write_text('127.0.0.1 - - [02/Dec/2026 14:34:25] "POST / HTTP/1.1" 200 -\n')
+    try:
+        assert emulator.server_errors() == "--- moto server: no 5xx answer, no traceback ---"
+    finally:
+        shutil.rmtree(emulator.directory)

@@ -62,16 +62,27 @@ class AppStack:
         tfcli.write_provider_override(self.directory, endpoint_url=emulator.url, region=emulator.region)
         self.env = tfcli.terraform_env(self.root / "cli", region=emulator.region)
         self.instance_id = instance_id
+        self.emulator = emulator
         self.outputs: dict[str, Any] = {}
         tfcli.run_terraform(["init", "-backend=false", "-input=false"], cwd=self.directory, env=self.env)
 
     def apply(self) -> dict[str, Any]:
-        """``terraform apply``, as the team's pipeline runs it; the outputs."""
-        tfcli.run_terraform(
-            ["apply", "-auto-approve", "-input=false", "-lock=false", f"-var=instance_id={self.instance_id}"],
-            cwd=self.directory,
-            env=self.env,
-        )
+        """``terraform apply``, as the team's pipeline runs it; the outputs. A failure says what the
+        emulator answered with a 5xx."""
+        try:
+            tfcli.run_terraform(
+                [
+                    "apply",
+                    "-auto-approve",
+                    "-input=false",
+                    "-lock=false",
+                    f"-var=instance_id={self.instance_id}",
+                ],
+                cwd=self.directory,
+                env=self.env,
+            )
+        except tfcli.TerraformError as error:
+            raise tfcli.TerraformError(f"{error}\n{self.emulator.server_errors()}") from error
         shown = tfcli.run_terraform(["output", "-json"], cwd=self.directory, env=self.env)
         self.outputs = {name: output["value"] for name, output in json.loads(shown.stdout).items()}
         return self.outputs
