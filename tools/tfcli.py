@@ -359,6 +359,7 @@ _COPY_IGNORE: Final = shutil.ignore_patterns(
     ".pytest_cache",
     ".mypy_cache",
     ".ruff_cache",
+    ".hypothesis",
     ".build",
     # generated output (`make test`'s plan cache and call record, the benchmark's figures): no
     # configuration reads it, and it changes while the tests run
@@ -645,9 +646,9 @@ def plan_key(
     account_id: str,
     variables: Mapping[str, str] | None,
 ) -> str:
-    """What a plan depends on, hashed: every file of the module copy at ``module_root`` (but Terraform's
-    working data, the offline override and the other configurations under ``examples/``: no
-    configuration reads another's), the configuration's place in it, the core (name and version), the
+    """What a plan depends on, hashed: every file of the module copy at ``module_root`` (but hidden
+    ones, Terraform's working data among them, the offline override and the other configurations under
+    ``examples/``: no configuration reads another's), the configuration's place in it, the core (name and version), the
     account the STS stub answers and the variables."""
     place = config_dir.relative_to(module_root)
     digest = hashlib.sha256()
@@ -656,8 +657,8 @@ def plan_key(
         relative = path.relative_to(module_root)
         if not path.is_file() or path.name == _OFFLINE_OVERRIDE or path.suffix == ".tfplan":
             continue
-        if any(part.startswith(".terraform") for part in relative.parts):
-            continue
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # Terraform's working data (.terraform*), and tools' caches that change as tests run
         if relative.parts[0] == "examples" and relative.parts[:2] != place.parts[:2]:
             continue
         digest.update(f"\0{relative}\0".encode())

@@ -331,6 +331,7 @@ def test_copy_module_tree_keeps_the_layout_and_leaves_out_working_data(tmp_path:
         "tests/test_x.py",
         "tools/__pycache__/x.pyc",
         "build/plan-cache/0123.json",
+        ".hypothesis/examples/0123/x",
     ):
         (source / relative).parent.mkdir(parents=True, exist_ok=True)
         (source / relative).write_text("x", encoding="utf-8")
@@ -640,6 +641,8 @@ class TestThePlansOfOneRunAreMadeOnce:
         (basic / ".terraform" / "modules.json").write_text("{}")
         (basic / "provider_offline_override.tf").write_text("# the STS stub's port\n")
         (basic / "offline.tfplan").write_bytes(b"plan")
+        (root / ".hypothesis" / "examples").mkdir(parents=True)
+        (root / ".hypothesis" / "examples" / "x").write_text("a database the unit tests write to")
         assert key() == changed
 
     def test_without_the_cache_every_plan_is_made(
