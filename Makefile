@@ -17,8 +17,12 @@ BENCH_ARGS ?= --burst 200
 PLAN ?=
 # `make compliance KEEP_PLANS=dir`: keep the examples' JSON plans in dir (the tests check them further).
 KEEP_PLANS ?=
-# Test processes of `make test` and `make check` (pytest-xdist): one per core of the 2-core machines here.
-PYTEST_WORKERS ?= 2
+# Test processes of `make test` (pytest-xdist): one more than the 2 cores of the machines here, since the
+# end-to-end modules mostly wait on the provider's waiters (each SQS queue takes 25 s) while the plans and
+# the unit tests use the cores. `make check` and the botocore-floor run (unit tests only, CPU-bound): one
+# per core.
+PYTEST_WORKERS ?= 3
+UNIT_WORKERS ?= 2
 # `make test` records the handler's AWS calls here, in parts (one per test process), for the policy
 # coverage test of its second run.
 RECORDED_CALLS := build/recorded-calls
@@ -53,7 +57,7 @@ test: lint typecheck ## Everything CI checks, offline: lint, types, unit (twice:
 	$(MAKE) --no-print-directory unit-botocore-floor
 
 check: lint typecheck ## The inner loop, under two minutes: lint, types, unit tests (a tenth of the property-based examples)
-	EC2_ISOLATION_HYPOTHESIS_SCALE=0.1 $(PY) -m pytest tests/unit -n $(PYTEST_WORKERS) -q -p no:cacheprovider
+	EC2_ISOLATION_HYPOTHESIS_SCALE=0.1 $(PY) -m pytest tests/unit -n $(UNIT_WORKERS) -q -p no:cacheprovider
 
 unit: $(VENV)/.installed ## Handler unit tests only (moto)
 	$(PY) -m pytest tests/unit
@@ -107,7 +111,7 @@ unit-botocore-floor: $(FLOOR_VENV)/.installed ## Handler unit tests on the oldes
 	expected=$$($(PYTHON) tools/deps.py botocore-floor | sed -n 's/^botocore==//p'); \
 	if [ -z "$$expected" ]; then echo "unit-botocore-floor: the botocore-floor group pins no botocore==" >&2; exit 2; fi; \
 	EC2_ISOLATION_HYPOTHESIS_SCALE=0.1 EC2_ISOLATION_EXPECT_BOTOCORE=$$expected \
-	$(FLOOR_VENV)/bin/python -m pytest tests/unit -p no:cacheprovider -n $(PYTEST_WORKERS)
+	$(FLOOR_VENV)/bin/python -m pytest tests/unit -p no:cacheprovider -n $(UNIT_WORKERS)
 
 docs: $(VENV)/.installed ## Regenerate the README's inputs/outputs tables from variables.tf and outputs.tf
 	$(PY) tools/docs.py
