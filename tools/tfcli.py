@@ -648,8 +648,8 @@ def plan_key(
 ) -> str:
     """What a plan depends on, hashed: every file of the module copy at ``module_root`` (but hidden
     ones, Terraform's working data among them, the offline override and the other configurations under
-    ``examples/``: no configuration reads another's), the configuration's place in it, the core (name and version), the
-    account the STS stub answers and the variables."""
+    ``examples/``: no configuration reads another's), the configuration's place in it, the core (name
+    and version), the account the STS stub answers and the variables."""
     place = config_dir.relative_to(module_root)
     digest = hashlib.sha256()
     digest.update(json.dumps([str(place), core, account_id, variables or {}]).encode())
