@@ -326,9 +326,7 @@ def critical_path(attempts: list[Attempt]) -> int:
     inside = {id(a) for a in attempts}
     longest = 0
     for attempt in attempts:
-        length, earlier = 0, attempt.predecessor
-        if id(attempt) in inside:
-            length = 1
+        length, earlier = 1, attempt.predecessor
         while earlier is not None and id(earlier) in inside:
             length, earlier = length + 1, earlier.predecessor
         longest = max(longest, length)
