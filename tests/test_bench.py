@@ -529,3 +529,52 @@ class TestRoundTripsAreCountedByWhatWaitedForWhat:
             sts.get_caller_identity()
         [two] = network.of("two")
         assert (two.depth, two.predecessor) == (1, None)
+
+
+def test_the_committed_package_figure_is_the_committed_zip() -> None:
+    """The zip is reproducible and committed, so its figure is exact: after a change to the handler's
+    sources, `make package` and `make bench BENCH_ARGS=--package-only` (seconds) bring both up to date."""
+    figures = json.loads(benchdocs.FIGURES.read_text(encoding="utf-8"))
+    assert figures["package"]["zip_bytes"] == bench.ZIP.stat().st_size, (
+        "the package figures are stale: run make bench BENCH_ARGS=--package-only"
+    )
+
+
+def test_a_package_only_run_replaces_the_package_figures_alone_and_says_when(tmp_path: Path) -> None:
+    # Given a copy of the committed figures whose package part is an older one, and of the docs
+    figures, docs = tmp_path / "bench.json", tmp_path / "failure-handling.md"
+    committed = json.loads(benchdocs.FIGURES.read_text(encoding="utf-8"))
+    figures.write_text(json.dumps({**committed, "package": {**committed["package"], "zip_bytes": 1}}))
+    shutil.copy(benchdocs.DOCS, docs)
+    # When the package alone is measured into them
+    assert bench.main(["--package-only", "--figures-out", str(figures), "--docs", str(docs)]) == 0
+    # Then the package part is this zip's, with when and where it was measured, and the rest is as it was
+    written = json.loads(figures.read_text())
+    assert written["package"]["zip_bytes"] == bench.ZIP.stat().st_size
+    assert written["package"]["date"] and set(written["package"]["machine"]) >= MACHINE_KEYS
+    assert {k: v for k, v in written.items() if k != "package"} == {
+        k: v for k, v in committed.items() if k != "package"
+    }
+    # and the docs, regenerated from them, say the package was measured apart
+    section = benchdocs.generated(docs.read_text())
+    assert section == benchdocs.render(written)
+    assert f"The package figures are from {written['package']['date']}" in " ".join(section.split())
+
+
+@pytest.mark.parametrize("other", ["--quick", "--single-only", "--no-figures", "--reconcile-only"])
+def test_a_package_only_run_is_nothing_else(other: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench.parse_args(["--package-only", other])
+    assert exited.value.code == 2
+    assert "--package-only" in capsys.readouterr().err
+
+
+def test_a_package_only_run_needs_the_figures_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "bench.json"
+    assert (
+        bench.main(["--package-only", "--figures-out", str(missing), "--docs", str(tmp_path / "x.md")]) == 2
+    )
+    assert "does not exist: a full `make bench` writes it first" in capsys.readouterr().err
+    assert not missing.exists()

@@ -5,6 +5,7 @@ simulated AWS latency and EC2 API throttling.
     python -m tools.bench --quick              # a smoke run (small burst, short wait)
     python -m tools.bench --label after        # tag the numbers (e.g. before/after a change)
     python -m tools.bench --reconcile-only     # only the reconciler's scenarios (tools/bench_reconcile.py)
+    python -m tools.bench --package-only       # only the package's figures, after a change to the handler
 
 What is simulated, with botocore event hooks on every client of the run (nothing in the handler changes):
 
@@ -1373,7 +1374,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     reconciler = parser.add_mutually_exclusive_group()
     reconciler.add_argument("--no-reconcile", action="store_true", help="leave the reconciler out")
     reconciler.add_argument("--reconcile-only", action="store_true", help="only the reconciler's scenarios")
-    return parser.parse_args(argv)
+    reconciler.add_argument(
+        "--package-only",
+        action="store_true",
+        help="only the package's figures (the zip, the import time), into the figures file: after a change "
+        "to the handler's sources (seconds)",
+    )
+    args = parser.parse_args(argv)
+    if args.package_only and (args.quick or args.single_only or args.no_figures):
+        parser.error(
+            "--package-only updates the figures file: not with --quick, --single-only or --no-figures"
+        )
+    return args
 
 
 def sizes(text: str) -> list[int]:
@@ -1409,8 +1421,29 @@ def merged_figures(
     return new
 
 
+def package_only(args: argparse.Namespace) -> int:
+    """Measure the package alone and put its figures into the figures file (the other parts as they
+    were, each with the run it was measured in), then regenerate the docs from it."""
+    target = figures_target(args)
+    assert target is not None  # parse_args refuses --no-figures with --package-only
+    if not target.is_file():
+        print(f"bench: {target} does not exist: a full `make bench` writes it first", file=sys.stderr)
+        return 2
+    package = {**package_numbers(3), "date": datetime.now(tz=UTC).date().isoformat(), "machine": machine()}
+    previous = json.loads(target.read_text(encoding="utf-8"))
+    target.write_text(json.dumps({**previous, "package": package}, indent=2) + "\n", encoding="utf-8")
+    changed = benchdocs.write(target, args.docs)
+    print(
+        f"package: {package['zip_bytes']:,} bytes, handler import {package['handler_import_ms']:g} ms; "
+        f"figures: {target}; {args.docs} {'regenerated' if changed else 'unchanged'}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.package_only:
+        return package_only(args)
     # The handler's JSON log lines (thousands in a burst) are not the bench's output.
     logging.getLogger("ec2_isolation").addHandler(logging.NullHandler())
     logging.getLogger("ec2_isolation").propagate = False

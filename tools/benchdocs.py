@@ -422,12 +422,21 @@ def render(figures: dict[str, Any]) -> str:
             else " Package: no zip was built"
         )
         + f"; importing the handler takes {package['handler_import_ms']:g} ms (boto3 "
-        f"{package['boto3_import_ms']:g} ms of it)."
+        f"{package['boto3_import_ms']:g} ms of it)." + _package_run(package, m)
     )
     lines += ["", *_reconciler(figures)]
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(line if not line or line.startswith("|") else _para(line) for line in lines)
+
+
+def _package_run(package: dict[str, Any], machine: dict[str, Any]) -> str:
+    """When the package was measured apart (``--package-only``, after a change to the handler's
+    sources): when, and where if not on the machine of the rest."""
+    if not package.get("date"):
+        return ""
+    where = "" if package.get("machine") == machine else f" on {_machine(package.get('machine') or {})}"
+    return f" (The package figures are from {package['date']}{where}, measured apart from the rest.)"
 
 
 def update(text: str, section: str) -> str:
