@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -66,10 +66,10 @@ PROFILE: Final = "aws-emulator"
 DEFAULT_START_TIMEOUT: Final = 60.0
 DEFAULT_STOP_TIMEOUT: Final = 10.0
 _PR_SET_PDEATHSIG: Final = 1
-#: werkzeug's start-up line, which has the port the kernel chose for port 0
 #: a request line of the server's log answered with a 5xx
 _SERVER_ERROR: Final = re.compile(r'" 5\d\d ')
 _ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+#: werkzeug's start-up line, which has the port the kernel chose for port 0
 _RUNNING_ON: Final = re.compile(r"Running on http://127\.0\.0\.1:(?P<port>\d+)")
 #: the role `Emulator.session` assumes in another account (examples/organization's default deployment role)
 MEMBER_DEPLOYMENT_ROLE: Final = "OrganizationAccountAccessRole"
@@ -302,6 +302,22 @@ class Emulator:
             return "--- moto server: no 5xx answer, no traceback ---"
         return "--- moto server: 5xx answers and tracebacks (tail) ---\n" + "\n".join(found[-lines:])
 
+    def terraform(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        timeout: float = 600,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """``terraform <args>`` against this emulator (`tools.tfcli.run_terraform`); a failure also says
+        what the server answered with a 5xx (`server_errors`)."""
+        try:
+            return run_terraform(args, cwd=cwd, env=env, timeout=timeout, check=check)
+        except TerraformError as error:
+            raise TerraformError(f"{error}\n{self.server_errors()}") from error
+
     def session(self, *, account: str | None = None, region: str | None = None) -> boto3.session.Session:
         """A boto3 session whose clients all talk to the emulator: with fake credentials of the emulator's
         own account, or (``account``) of another account.
@@ -432,11 +448,10 @@ class Deployment:
 
     def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``terraform <args>`` in the configuration's copy; a failure says what the emulator's server
-        answered with a 5xx (`Emulator.server_errors`)."""
-        try:
-            return run_terraform(args, cwd=self.directory, env=self.env, timeout=self.timeout, check=check)
-        except TerraformError as error:
-            raise TerraformError(f"{error}\n{self.emulator.server_errors()}") from error
+        answered with a 5xx (`Emulator.terraform`)."""
+        return self.emulator.terraform(
+            args, cwd=self.directory, env=self.env, timeout=self.timeout, check=check
+        )
 
     def _var_args(self) -> list[str]:
         return [f"-var={name}={value}" for name, value in self.variables.items()]

@@ -69,20 +69,11 @@ class AppStack:
     def apply(self) -> dict[str, Any]:
         """``terraform apply``, as the team's pipeline runs it; the outputs. A failure says what the
         emulator answered with a 5xx."""
-        try:
-            tfcli.run_terraform(
-                [
-                    "apply",
-                    "-auto-approve",
-                    "-input=false",
-                    "-lock=false",
-                    f"-var=instance_id={self.instance_id}",
-                ],
-                cwd=self.directory,
-                env=self.env,
-            )
-        except tfcli.TerraformError as error:
-            raise tfcli.TerraformError(f"{error}\n{self.emulator.server_errors()}") from error
+        self.emulator.terraform(
+            ["apply", "-auto-approve", "-input=false", "-lock=false", f"-var=instance_id={self.instance_id}"],
+            cwd=self.directory,
+            env=self.env,
+        )
         shown = tfcli.run_terraform(["output", "-json"], cwd=self.directory, env=self.env)
         self.outputs = {name: output["value"] for name, output in json.loads(shown.stdout).items()}
         return self.outputs
