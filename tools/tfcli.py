@@ -43,7 +43,7 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -692,19 +692,20 @@ def _cached_plan(
             if entry.is_file():
                 data = json.loads(entry.read_text(encoding="utf-8"))
                 yield (
-                    OfflinePlan(
-                        plan=data["plan"],
-                        sts_actions=data["sts_actions"],
-                        seconds=0.0,
-                        core=data["core"],
-                        assumed_roles=tuple(data["assumed_roles"]),
-                    ),
+                    OfflinePlan(**{**data, "seconds": 0.0, "assumed_roles": tuple(data["assumed_roles"])}),
                     None,
                 )
             else:
                 yield None, entry
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _store_plan(entry: Path, result: OfflinePlan) -> None:
+    """Write ``result`` where `_cached_plan` reads it (atomically: a reader never sees half a plan)."""
+    partial = entry.with_suffix(f".{os.getpid()}.part")
+    partial.write_text(json.dumps(asdict(result)), encoding="utf-8")
+    partial.replace(entry)
 
 
 def offline_plan(
@@ -737,19 +738,7 @@ def offline_plan(
             return cached
         result = _offline_plan(config_dir, env, variables=variables, account_id=account_id, core=core)
         if entry is not None:
-            partial = entry.with_suffix(f".{os.getpid()}.part")
-            partial.write_text(
-                json.dumps(
-                    {
-                        "plan": result.plan,
-                        "sts_actions": result.sts_actions,
-                        "core": result.core,
-                        "assumed_roles": list(result.assumed_roles),
-                    }
-                ),
-                encoding="utf-8",
-            )
-            partial.replace(entry)
+            _store_plan(entry, result)
         return result
 
 
