@@ -13,12 +13,21 @@ through `tools.emulator.Emulator`:
   the emulator's clock; answers ``{"now": "<ISO 8601>"}``.
 
 A malformed body answers 400, an unknown snapshot 404, each with ``{"error": "..."}``.
+
+The server is threaded (werkzeug), but moto's backends are not safe under concurrent requests: two
+RemovePermission calls on one function at once (Terraform destroys both schedules' permissions in
+parallel) iterate and shrink the same statement list, so one of them misses its statement, answers 404
+and leaves it in place, and Terraform's wait for it to go times out. The application therefore answers
+one request at a time (`ONE_REQUEST_AT_A_TIME`); moto's handlers are pure Python under one interpreter
+lock, and none of them waits (every caller here receives SQS messages with ``WaitTimeSeconds=0``), so
+serving them in turn costs nothing measurable.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -34,6 +43,8 @@ NEW_STATE_PATH: Final = "/moto-ext/snapshots/new-state"
 COMPLETE_PATH: Final = "/moto-ext/snapshots/complete"
 FAIL_PATH: Final = "/moto-ext/snapshots/fail"
 CLOCK_PATH: Final = "/moto-ext/clock"
+#: held while moto answers a request, body included: its backends' state changes one request at a time
+ONE_REQUEST_AT_A_TIME: Final = threading.Lock()
 
 
 class ControlError(ValueError):
@@ -130,12 +141,21 @@ def control(request: Request) -> Response:
 
 
 class ExtendedApplication(DomainDispatcherApplication):
-    """moto's WSGI application, which also answers the control endpoints."""
+    """moto's WSGI application, which also answers the control endpoints; one request at a time."""
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if str(environ.get("PATH_INFO", "")).startswith(CONTROL_PREFIX):
-            return control(Request(environ))(environ, start_response)
-        return super().__call__(environ, start_response)
+        with ONE_REQUEST_AT_A_TIME:
+            if str(environ.get("PATH_INFO", "")).startswith(CONTROL_PREFIX):
+                answer = control(Request(environ))(environ, start_response)
+            else:
+                answer = super().__call__(environ, start_response)
+            # the body too: a lazy one would be made after the lock is released
+            try:
+                return list(answer)
+            finally:
+                close = getattr(answer, "close", None)
+                if close is not None:
+                    close()
 
 
 def main(argv: list[str] | None = None) -> None:

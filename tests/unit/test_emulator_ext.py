@@ -8,7 +8,10 @@ Time never passes by itself here: the emulator's clock is fixed at ``T0`` and mo
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core.base_backend import BackendDict
 from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
@@ -520,6 +524,63 @@ class TestControlEndpoints:
         answer = server.post(path, data=json.dumps(body), content_type="application/json")
         assert answer.status_code == status and "error" in (answer.json or {})
         assert moto_ext.new_snapshot_state() == "completed"
+
+
+class TestOneRequestAtATime:
+    """The server answers one request at a time: moto's backends change shared lists and dicts without
+    locks (two RemovePermission calls on one function iterate and shrink the same statement list), and
+    werkzeug serves each request on a thread of its own."""
+
+    REQUESTS = 8
+
+    def test_concurrent_requests_are_answered_in_turn_body_included(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given moto's application replaced by one that takes a while and counts who is inside it,
+        # and whose body is lazy (made as it is read)
+        inside: list[int] = []
+        most = 0
+        guard = threading.Lock()
+
+        def slow_moto(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            nonlocal most
+            with guard:
+                inside.append(1)
+                most = max(most, len(inside))
+            time.sleep(0.02)
+            with guard:
+                inside.pop()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+
+            def body() -> Iterator[bytes]:
+                # the body is made while the request still holds the server
+                yield b"locked" if moto_server.ONE_REQUEST_AT_A_TIME.locked() else b"released"
+
+            return body()
+
+        monkeypatch.setattr(DomainDispatcherApplication, "__call__", slow_moto)
+        server = Client(moto_server.ExtendedApplication(create_backend_app))
+
+        # When requests arrive at once, each on its own thread
+        with ThreadPoolExecutor(max_workers=self.REQUESTS) as pool:
+            answers = list(pool.map(lambda _: server.post("/").get_data(), range(self.REQUESTS)))
+
+        # Then they were answered one after another, each whole before the next began
+        assert most == 1
+        assert answers == [b"locked"] * self.REQUESTS
+        assert not moto_server.ONE_REQUEST_AT_A_TIME.locked()
+
+    def test_a_control_request_waits_its_turn_too(self) -> None:
+        server = Client(moto_server.ExtendedApplication(create_backend_app))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Given a request being answered (the lock held)
+            with moto_server.ONE_REQUEST_AT_A_TIME:
+                # When a control request arrives, Then it is not answered meanwhile
+                pending = pool.submit(server.post, moto_server.CLOCK_PATH, json={"advance_seconds": 60})
+                time.sleep(0.05)
+                assert not pending.done()
+            # and once the lock is free it is
+            assert pending.result(timeout=5).status_code == 200
 
 
 class TestInjectedAnswers:
