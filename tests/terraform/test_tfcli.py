@@ -197,6 +197,13 @@ def test_env_is_hermetic_with_fake_credentials(tmp_path: Path) -> None:
     assert base["AWS_PROFILE"] == "prod-admin", "the caller's mapping must not be modified"
 
 
+def test_env_lets_terraform_collect_garbage_less_often_unless_the_caller_says(tmp_path: Path) -> None:
+    """Given no GOGC, then terraform and its providers get the project's; given one, it is kept."""
+    assert tfcli.terraform_env(tmp_path / "a", detect_mirror=False, base={})["GOGC"] == tfcli.TERRAFORM_GOGC
+    assert int(tfcli.TERRAFORM_GOGC) > 100, "above Go's default, or it changes nothing"
+    assert tfcli.terraform_env(tmp_path / "b", detect_mirror=False, base={"GOGC": "off"})["GOGC"] == "off"
+
+
 def test_env_can_keep_real_credentials(tmp_path: Path) -> None:
     base = {"AWS_PROFILE": "sandbox", "AWS_REGION": "eu-west-1"}
 
