@@ -418,7 +418,8 @@ class Deployment:
     provider override sends every service's API calls to the emulator (`tfcli.write_provider_override`)
     with fake credentials; Terraform runs offline (`tfcli.terraform_env`: CLI config with the local
     provider mirror). As a context manager, whatever was applied is destroyed on exit (best effort when
-    leaving on an error) and the copy is removed. The copy is private to this object, so Terraform's
+    leaving on an error; not with ``destroy_on_exit=False``, for an emulator that is discarded anyway) and
+    the copy is removed. The copy is private to this object, so Terraform's
     state lock is not used: a terraform process killed by Ctrl-C cannot leave a lock that would stop
     the clean-up's ``destroy``.
     """
@@ -430,8 +431,10 @@ class Deployment:
         *,
         variables: Mapping[str, str] | None = None,
         timeout: float = 600,
+        destroy_on_exit: bool = True,
     ) -> None:
         self.emulator = emulator
+        self.destroy_on_exit = destroy_on_exit
         self.configuration = configuration
         self.variables = dict(variables or {})
         self.timeout = timeout
@@ -484,8 +487,11 @@ class Deployment:
         listed = self.terraform("state", "list", check=False)
         return [line for line in listed.stdout.splitlines() if line.strip()]
 
-    def close(self, *, destroy: bool = True) -> None:
-        """Destroy what was applied (if not done yet, and ``destroy``) and remove the copy."""
+    def close(self, *, destroy: bool | None = None) -> None:
+        """Destroy what was applied (if not done yet, and ``destroy``: by default `destroy_on_exit`) and
+        remove the copy."""
+        if destroy is None:
+            destroy = self.destroy_on_exit
         try:
             if destroy and self.applied and not self.destroyed and self.emulator.running:
                 self.destroy()

@@ -135,13 +135,15 @@ def ec2(session: boto3.session.Session) -> EC2Client:
 
 @pytest.fixture(scope="module")
 def deployment(emulator: Emulator) -> Iterator[Deployment]:
-    """examples/basic applied to the emulator from a temporary copy (destroyed at the end if a test did
-    not). The terraform binary is required: without it the tests fail, they are not skipped."""
+    """examples/basic applied to the emulator from a temporary copy. Not destroyed at the end: the module's
+    emulator, with everything in it, is stopped right after (test_tag_to_isolation's last test destroys,
+    and checks what is left). The terraform binary is required: without it the tests fail, they are not
+    skipped."""
     try:
         tfcli.terraform_binary()
     except tfcli.TerraformNotFoundError as error:
         pytest.fail(f"{error}. The end-to-end tests need it and are not skipped without it.", pytrace=False)
-    with Deployment(emulator) as applied:
+    with Deployment(emulator, destroy_on_exit=False) as applied:
         applied.apply()
         # what moto would do wrong by itself with the schedules and the reconcile queue's mapping
         deliver.take_over_emulator(emulator.session())

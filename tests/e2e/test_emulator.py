@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from tools.emulator import Emulator, EmulatorError
+from tools.emulator import Deployment, Emulator, EmulatorError
 
 pytestmark = pytest.mark.e2e
 
@@ -113,6 +113,20 @@ def test_the_server_locks_snapshots_and_its_control_endpoints_drive_their_states
     finally:
         emulator.set_new_snapshot_state("completed")
         emulator.set_clock(None)
+
+
+@pytest.mark.parametrize("destroy_on_exit", [True, False])
+def test_a_deployment_is_destroyed_on_exit_unless_its_emulator_is_discarded_anyway(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, destroy_on_exit: bool
+) -> None:
+    # Given an applied deployment (its destroy recorded instead of run)
+    destroyed: list[bool] = []
+    monkeypatch.setattr(Deployment, "destroy", lambda self: destroyed.append(True))
+    with Deployment(emulator, destroy_on_exit=destroy_on_exit) as deployment:
+        deployment.applied = True
+    # Then leaving it destroys it only when asked to, and its copy is gone either way
+    assert destroyed == ([True] if destroy_on_exit else [])
+    assert not deployment.root.exists()
 
 
 def test_a_failed_terraform_run_says_what_the_server_answered_with_a_5xx() -> None:

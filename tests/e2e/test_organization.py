@@ -55,12 +55,13 @@ SessionFor = Callable[[str, str], boto3.session.Session]
 
 @pytest.fixture(scope="module")
 def organization(emulator: Emulator) -> Any:
-    """examples/organization applied to the emulator (destroyed at the end if the last test did not)."""
+    """examples/organization applied to the emulator; not destroyed at the end (the module's emulator goes
+    with everything in it; the last test destroys, and checks what is left)."""
     try:
         tfcli.terraform_binary()
     except tfcli.TerraformNotFoundError as error:
         pytest.fail(f"{error}. The end-to-end tests need it and are not skipped without it.", pytrace=False)
-    with Deployment(emulator, EXAMPLE) as applied:
+    with Deployment(emulator, EXAMPLE, destroy_on_exit=False) as applied:
         applied.apply()
         # the central account's schedules and reconcile queue: taken over from moto (tools.deliver)
         eventbridge.take_over_emulator(emulator.session(account=CENTRAL, region=CENTRAL_REGION))

@@ -194,13 +194,6 @@ def without_moved_blocks(module: Path) -> Iterator[int]:
             path.write_text(text, encoding="utf-8")
 
 
-class _KeptDeployment(Deployment):
-    """A deployment whose `close` removes its copy without a destroy (its emulator is discarded)."""
-
-    def close(self, *, destroy: bool = False) -> None:
-        super().close(destroy=destroy)
-
-
 def upgrade(configuration: Path, directory: Path) -> Upgrade:
     """On an emulator of its own: apply ``configuration`` of the release, plan this code over its state,
     apply that plan. Not destroyed: the emulator, and everything in it, is discarded on the way out (a
@@ -208,7 +201,7 @@ def upgrade(configuration: Path, directory: Path) -> Upgrade:
     the emulator for minutes under load)."""
     release = release_tree(directory / "release")
     seconds: dict[str, float] = {}
-    with Emulator() as emulator, contextlib.closing(_KeptDeployment(emulator, configuration)) as deployment:
+    with Emulator() as emulator, Deployment(emulator, configuration, destroy_on_exit=False) as deployment:
         # The deployment's copy is this code, with the emulator's provider override: set it aside, and
         # apply the release from the same directory (so the same state file), with the override written
         # for the release's configuration.
@@ -238,7 +231,10 @@ def upgrade(configuration: Path, directory: Path) -> Upgrade:
         seconds["upgrade plan"] = time.monotonic() - started
         with without_moved_blocks(deployment.module) as taken:
             assert taken >= 3, f"only {taken} moved blocks found in {deployment.module}"
-            deployment.terraform("plan", "-input=false", "-lock=false", "-out=unmoved.tfplan")
+            # over the state the first plan has just refreshed, which nothing has changed since
+            deployment.terraform(
+                "plan", "-input=false", "-lock=false", "-refresh=false", "-out=unmoved.tfplan"
+            )
             unmoved = json.loads(deployment.terraform("show", "-json", "unmoved.tfplan").stdout)
         started = time.monotonic()
         deployment.terraform("apply", "-input=false", "-lock=false", "upgrade.tfplan")
