@@ -31,6 +31,26 @@ def run_suite(root: Path, env: dict[str, str]) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
+def expected_variable_failures(suite: str) -> Counter[str]:
+    """How many runs of ``suite`` expect each variable's validation to fail (``expect_failures`` lists,
+    on one line or several)."""
+    counts: Counter[str] = Counter()
+    for listed in re.findall(r"expect_failures = \[(.*?)\]", suite, flags=re.S):
+        counts.update(set(re.findall(r"\bvar\.(\w+)", listed)))
+    return counts
+
+
+def validations_reading_other_variables(variables_tf: str) -> dict[str, set[str]]:
+    """The variables whose validation conditions read other variables, with those variables."""
+    found: dict[str, set[str]] = {}
+    for block in re.split(r'(?m)^variable "', variables_tf)[1:]:
+        name = block.split('"', 1)[0]
+        for rule in re.findall(r"validation \{(.*?)\n  \}", block, flags=re.S):
+            if others := set(re.findall(r"\bvar\.(\w+)", rule)) - {name}:
+                found.setdefault(name, set()).update(others)
+    return found
+
+
 def validations_per_variable(variables_tf: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     current = ""
@@ -51,12 +71,35 @@ def test_the_suite_passes(workspace: Workspace, initialized_root: Path) -> None:
 
 def test_every_validation_rule_has_a_run_that_breaks_it() -> None:
     expected = validations_per_variable((tfcli.REPO_ROOT / "variables.tf").read_text())
-    covered = Counter(re.findall(r"expect_failures = \[var\.(\w+)\]", SUITE.read_text()))
+    covered = expected_variable_failures(SUITE.read_text())
     assert expected, "variables.tf has validation rules"
     for variable, rules in expected.items():
         assert covered[variable] >= rules, (
             f"{variable} has {rules} rules but {covered[variable]} failing runs"
         )
+
+
+def test_each_validation_reads_only_its_own_variable() -> None:
+    """What lets the suite plan many refused values together: no input's rule depends on another input,
+    so each expected failure is that input's own."""
+    variables_tf = (tfcli.REPO_ROOT / "variables.tf").read_text()
+    assert validations_per_variable(variables_tf), "variables.tf has validation rules"
+    assert validations_reading_other_variables(variables_tf) == {}
+
+
+def test_a_rule_that_reads_another_variable_is_found() -> None:
+    variables_tf = (
+        'variable "a" {\n  type = number\n\n  validation {\n    condition     = var.a < var.b\n'
+        '    error_message = "a below b."\n  }\n}\n\nvariable "b" {\n  type = number\n\n'
+        '  validation {\n    condition     = var.b > 0\n    error_message = "positive."\n  }\n}\n'
+    )
+    assert validations_reading_other_variables(variables_tf) == {"a": {"b"}}
+    assert expected_variable_failures(
+        "expect_failures = [\n  var.a,\n  var.b,\n]\nexpect_failures = [var.a]"
+    ) == {
+        "a": 2,
+        "b": 1,
+    }
 
 
 def block(text: str, header: str) -> str:
@@ -83,17 +126,22 @@ def test_the_suite_fails_when_a_rule_is_loosened(
         )
     )
     tfcli.run_terraform(["init", "-backend=false", "-input=false"], cwd=root, env=terraform_env)
-    # The suite's own mocked provider and its run for that rule, as they are in the suite (the other
-    # 60 runs plan the unchanged rules: test_the_suite_passes runs them)
+    # The suite's own mocked provider and its run that refuses that rule's value, as they are in the suite
+    # (the other runs plan the unchanged rules: test_the_suite_passes runs them)
     suite = SUITE.read_text()
+    run = block(suite, 'run "refused_values_first" {')
+    assert "var.lambda_architecture," in run
     (root / SUITE_DIR).mkdir(parents=True)
-    (root / SUITE_DIR / "loosened.tftest.hcl").write_text(
-        block(suite, 'mock_provider "aws" {') + "\n" + block(suite, 'run "lambda_architecture_unknown" {')
-    )
+    (root / SUITE_DIR / "loosened.tftest.hcl").write_text(block(suite, 'mock_provider "aws" {') + "\n" + run)
     result = tfcli.run_terraform(
         ["test", f"-test-directory={SUITE_DIR}"], cwd=root, env=terraform_env, check=False, timeout=300
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert 'run "lambda_architecture_unknown"... fail' in output
+    assert 'run "refused_values_first"... fail' in output
+    # and what it says is missing is that rule's failure alone: the other values of the run still fail
+    missing = re.findall(
+        r"checkable object, (\S+), was expected to report an error", " ".join(output.split())
+    )
+    assert missing == ["var.lambda_architecture"], output
     assert "0 passed, 1 failed." in output

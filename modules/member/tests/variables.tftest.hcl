@@ -1,5 +1,7 @@
-# `terraform test` suite for modules/member's input validation: one run per validation rule, each with a
-# value the rule must refuse (expect_failures), plus a run with valid inputs. The provider is mocked.
+# `terraform test` suite for modules/member's input validation: a value every validation rule must refuse
+# (expect_failures), plus a run with valid inputs. The refused values of single inputs are planned
+# together, one per input in each refused_values_* run (the comment names the rule each breaks):
+# expect_failures holds each to failing its own input's validation. The provider is mocked.
 #
 #   terraform test   (run from modules/member; tests/terraform/test_member_tftest.py does it)
 
@@ -68,106 +70,75 @@ run "no_iam_in_a_secondary_region" {
   }
 }
 
-run "name_with_invalid_characters" {
+run "refused_values_first" {
   command = plan
-  variables { name = "ec2 isolation!" }
-  expect_failures = [var.name]
+
+  variables {
+    # name with invalid characters
+    name = "ec2 isolation!"
+    # central account id not 12 digits
+    central_account_id = "12345"
+    # central region not a region
+    central_region = "Europe"
+    # central event bus not an arn
+    central_event_bus_arn = "default"
+    # central lambda role not a role arn
+    central_lambda_role_arn = "arn:aws:iam::123456789012:user/someone"
+    # tag key reserved prefix
+    isolation_tag_key = "aws:isolation"
+    # tag value empty
+    isolation_tag_value = ""
+    # release value with invalid characters
+    release_tag_value = "Release!"
+    # external id too short
+    external_id = "x"
+    # organization id without prefix
+    organization_id = "a1b2c3d4e5"
+    # regions empty
+    regions = []
+    # auto scaling action unknown
+    isolation_steps = { auto_scaling_action = "terminate" }
+    # retry attempts above 185
+    event_target_maximum_retry_attempts = 186
+    # iam path without slashes
+    iam_role_path = "security"
+    # permissions boundary not a policy arn
+    permissions_boundary_arn = "boundary"
+    # tag key aws prefix
+    tags = { "aws:owner" = "x" }
+  }
+
+  expect_failures = [
+    var.name,
+    var.central_account_id,
+    var.central_region,
+    var.central_event_bus_arn,
+    var.central_lambda_role_arn,
+    var.isolation_tag_key,
+    var.isolation_tag_value,
+    var.release_tag_value,
+    var.external_id,
+    var.organization_id,
+    var.regions,
+    var.isolation_steps,
+    var.event_target_maximum_retry_attempts,
+    var.iam_role_path,
+    var.permissions_boundary_arn,
+    var.tags,
+  ]
 }
 
-run "central_account_id_not_12_digits" {
+run "refused_values_second" {
   command = plan
-  variables { central_account_id = "12345" }
-  expect_failures = [var.central_account_id]
-}
 
-run "central_region_not_a_region" {
-  command = plan
-  variables { central_region = "Europe" }
-  expect_failures = [var.central_region]
-}
+  variables {
+    # release role path without slashes
+    isolation_steps = { release_role_path = "workloads" }
+  }
 
-run "central_event_bus_not_an_arn" {
-  command = plan
-  variables { central_event_bus_arn = "default" }
-  expect_failures = [var.central_event_bus_arn]
-}
-
-run "central_lambda_role_not_a_role_arn" {
-  command = plan
-  variables { central_lambda_role_arn = "arn:aws:iam::123456789012:user/someone" }
-  expect_failures = [var.central_lambda_role_arn]
-}
-
-run "tag_key_reserved_prefix" {
-  command = plan
-  variables { isolation_tag_key = "aws:isolation" }
-  expect_failures = [var.isolation_tag_key]
-}
-
-run "tag_value_empty" {
-  command = plan
-  variables { isolation_tag_value = "" }
-  expect_failures = [var.isolation_tag_value]
-}
-
-run "release_value_with_invalid_characters" {
-  command = plan
-  variables { release_tag_value = "Release!" }
-  expect_failures = [var.release_tag_value]
-}
-
-run "external_id_too_short" {
-  command = plan
-  variables { external_id = "x" }
-  expect_failures = [var.external_id]
-}
-
-run "organization_id_without_prefix" {
-  command = plan
-  variables { organization_id = "a1b2c3d4e5" }
-  expect_failures = [var.organization_id]
-}
-
-run "regions_empty" {
-  command = plan
-  variables { regions = [] }
-  expect_failures = [var.regions]
-}
-
-run "auto_scaling_action_unknown" {
-  command = plan
-  variables { isolation_steps = { auto_scaling_action = "terminate" } }
-  expect_failures = [var.isolation_steps]
-}
-
-run "release_role_path_without_slashes" {
-  command = plan
-  variables { isolation_steps = { release_role_path = "workloads" } }
-  expect_failures = [var.isolation_steps]
-}
-
-run "retry_attempts_above_185" {
-  command = plan
-  variables { event_target_maximum_retry_attempts = 186 }
-  expect_failures = [var.event_target_maximum_retry_attempts]
-}
-
-run "iam_path_without_slashes" {
-  command = plan
-  variables { iam_role_path = "security" }
-  expect_failures = [var.iam_role_path]
-}
-
-run "permissions_boundary_not_a_policy_arn" {
-  command = plan
-  variables { permissions_boundary_arn = "boundary" }
-  expect_failures = [var.permissions_boundary_arn]
-}
-
-run "tag_key_aws_prefix" {
-  command = plan
-  variables { tags = { "aws:owner" = "x" } }
-  expect_failures = [var.tags]
+  expect_failures = [
+    var.isolation_steps,
+  ]
 }
 
 run "evidence_custody_creates_the_regions_key" {

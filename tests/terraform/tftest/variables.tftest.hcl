@@ -1,6 +1,10 @@
-# `terraform test` suite for the module's input validation: one run per validation rule, each with a
-# value the rule must refuse (expect_failures), plus a run with the defaults and one with every input
-# set to a valid non-default value. The provider is mocked: no credentials, no network.
+# `terraform test` suite for the module's input validation: a value every validation rule must refuse
+# (expect_failures), plus a run with the defaults and one with every input set to a valid non-default
+# value. The refused values of single inputs are planned together, one per input in each
+# refused_values_* run (a plan each, not one per rule: the runs are what the suite's time goes on):
+# expect_failures holds each of them to failing its own input's validation, and fails the run on any
+# other error. The runs whose values need other inputs set, or that check more, stand alone. The provider
+# is mocked: no credentials, no network.
 #
 #   terraform test -test-directory=tests/terraform/tftest   (run from the module root; pytest does it)
 
@@ -64,100 +68,199 @@ run "every_input_set_to_a_valid_value" {
   }
 }
 
-run "name_with_invalid_characters" {
+# A refused value of each input (the comment names the rule it breaks), then a second and a third for the
+# inputs with more rules: a variable's validation reads only that variable, so one value cannot make
+# another input's rule fail.
+run "refused_values_first" {
   command = plan
-  variables { name = "ec2 isolation!" }
-  expect_failures = [var.name]
+
+  variables {
+    # name with invalid characters
+    name = "ec2 isolation!"
+    # tag key too long
+    isolation_tag_key = "k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k1234567"
+    # tag value empty
+    isolation_tag_value = ""
+    # security group name like an id
+    isolation_security_group_name = "sg-isolation"
+    # log retention not offered by cloudwatch
+    log_retention_in_days = 2
+    # log key given as an alias
+    log_kms_key_arn = "alias/logs"
+    # log level unknown
+    log_level = "TRACE"
+    # lambda timeout too short
+    lambda_timeout = 5
+    # lambda memory too large
+    lambda_memory_size = 10241
+    # lambda architecture unknown
+    lambda_architecture = "arm32"
+    # iam path without trailing slash
+    iam_role_path = "/security"
+    # permissions boundary not a policy
+    permissions_boundary_arn = "arn:aws:iam::123456789012:role/boundary"
+    # tag key with reserved prefix
+    tags = { "aws:team" = "x" }
+    # untrack wait too long
+    untrack_wait_seconds = 301
+    # revocation role path without leading slash
+    credential_revocation_role_path = "workloads/"
+    # auto scaling action unknown
+    auto_scaling_action = "terminate"
+    # release value empty
+    release_tag_value = ""
+    # release role path without slashes
+    release_role_path = "workloads"
+    # sns topic arn of a fifo topic
+    sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:alerts.fifo"
+    # sns kms master key id not a key
+    sns_kms_master_key_id = "aws/sns"
+    # sns topic kms key given as an alias
+    sns_topic_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:alias/sns"
+    # result event source with a space
+    result_event_source = "ec2 isolation"
+    # reserved concurrency zero
+    reserved_concurrent_executions = 0
+    # lambda retries beyond two
+    lambda_maximum_retry_attempts = 3
+    # lambda event age beyond six hours
+    lambda_maximum_event_age_in_seconds = 21601
+    # event target retries beyond 185
+    event_target_maximum_retry_attempts = 186
+    # event target event age under a minute
+    event_target_maximum_event_age_in_seconds = 59
+    # dead letter queue key given as an alias
+    dead_letter_queue_kms_key_arn = "alias/aws/sqs"
+    # alarm action not an arn
+    alarm_actions = ["on-call"]
+    # guardduty minimum severity below guardduty range
+    guardduty_minimum_severity = 0.5
+    # guardduty finding type not a guardduty type
+    guardduty_finding_types = ["UnauthorizedAccess:EC2/SSHBruteForce", "ssh brute force"]
+    # security hub action name longer than 20 characters
+    security_hub_action_name = "Isolate this instance now"
+    # security hub action identifier not alphanumeric
+    security_hub_action_identifier = "isolate-instance"
+    # security hub action description empty
+    security_hub_action_description = ""
+    # tag administrator not an iam principal arn
+    tag_administrator_arns = ["arn:aws:sts::123456789012:assumed-role/analyst/alice"]
+    # member account id not 12 digits
+    member_account_ids = ["111111111111", "12345"]
+    # organization id without prefix
+    organization_id = "a1b2c3d4e5"
+    # executor role name with a slash
+    executor_role_name = "security/executor"
+    # executor external id too short
+    executor_external_id = "x"
+    # reconcile schedule not a schedule expression
+    reconcile_schedule = "rate(1 minutes)"
+    # reconcile full schedule not a schedule expression
+    reconcile_full_schedule = "cron(0 3 * * ?)"
+    # reconcile maximum concurrency below two
+    reconcile_maximum_concurrency = 1
+    # reconcile regions malformed
+    reconcile_regions = ["eu-west-1", "Europe"]
+    # reconcile account ids malformed
+    reconcile_account_ids = ["1234"]
+    # metrics namespace reserved
+    metrics_namespace = "AWS/Lambda"
+    # evidence lock mode unknown
+    evidence_lock_mode = "legal-hold"
+    # evidence lock duration beyond 100 years
+    evidence_lock_duration_days = 36501
+  }
+
+  expect_failures = [
+    var.name,
+    var.isolation_tag_key,
+    var.isolation_tag_value,
+    var.isolation_security_group_name,
+    var.log_retention_in_days,
+    var.log_kms_key_arn,
+    var.log_level,
+    var.lambda_timeout,
+    var.lambda_memory_size,
+    var.lambda_architecture,
+    var.iam_role_path,
+    var.permissions_boundary_arn,
+    var.tags,
+    var.untrack_wait_seconds,
+    var.credential_revocation_role_path,
+    var.auto_scaling_action,
+    var.release_tag_value,
+    var.release_role_path,
+    var.sns_topic_arn,
+    var.sns_kms_master_key_id,
+    var.sns_topic_kms_key_arn,
+    var.result_event_source,
+    var.reserved_concurrent_executions,
+    var.lambda_maximum_retry_attempts,
+    var.lambda_maximum_event_age_in_seconds,
+    var.event_target_maximum_retry_attempts,
+    var.event_target_maximum_event_age_in_seconds,
+    var.dead_letter_queue_kms_key_arn,
+    var.alarm_actions,
+    var.guardduty_minimum_severity,
+    var.guardduty_finding_types,
+    var.security_hub_action_name,
+    var.security_hub_action_identifier,
+    var.security_hub_action_description,
+    var.tag_administrator_arns,
+    var.member_account_ids,
+    var.organization_id,
+    var.executor_role_name,
+    var.executor_external_id,
+    var.reconcile_schedule,
+    var.reconcile_full_schedule,
+    var.reconcile_maximum_concurrency,
+    var.reconcile_regions,
+    var.reconcile_account_ids,
+    var.metrics_namespace,
+    var.evidence_lock_mode,
+    var.evidence_lock_duration_days,
+  ]
 }
 
-run "name_too_long" {
+run "refused_values_second" {
   command = plan
-  variables { name = "a-name-that-is-much-too-long-for-iam-roles-0" }
-  expect_failures = [var.name]
+
+  variables {
+    # name too long
+    name = "a-name-that-is-much-too-long-for-iam-roles-0"
+    # tag key reserved prefix
+    isolation_tag_key = "AWS:isolation"
+    # tag value invalid characters
+    isolation_tag_value = "Isolate!"
+    # release value invalid characters
+    release_tag_value = "Release!"
+    # result event source reserved for aws
+    result_event_source = "AWS.ec2-isolation"
+    # tag administrators too long for the scp
+    tag_administrator_arns = [for i in range(30) : "arn:aws:iam::123456789012:role/incident-response/analyst-${i}"]
+  }
+
+  expect_failures = [
+    var.name,
+    var.isolation_tag_key,
+    var.isolation_tag_value,
+    var.release_tag_value,
+    var.result_event_source,
+    var.tag_administrator_arns,
+  ]
 }
 
-run "tag_key_too_long" {
+run "refused_values_third" {
   command = plan
-  variables { isolation_tag_key = "k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k123456789k1234567" }
-  expect_failures = [var.isolation_tag_key]
-}
 
-run "tag_key_reserved_prefix" {
-  command = plan
-  variables { isolation_tag_key = "AWS:isolation" }
-  expect_failures = [var.isolation_tag_key]
-}
+  variables {
+    # tag key invalid characters
+    isolation_tag_key = "Isolation*"
+  }
 
-run "tag_key_invalid_characters" {
-  command = plan
-  variables { isolation_tag_key = "Isolation*" }
-  expect_failures = [var.isolation_tag_key]
-}
-
-run "tag_value_empty" {
-  command = plan
-  variables { isolation_tag_value = "" }
-  expect_failures = [var.isolation_tag_value]
-}
-
-run "tag_value_invalid_characters" {
-  command = plan
-  variables { isolation_tag_value = "Isolate!" }
-  expect_failures = [var.isolation_tag_value]
-}
-
-run "security_group_name_like_an_id" {
-  command = plan
-  variables { isolation_security_group_name = "sg-isolation" }
-  expect_failures = [var.isolation_security_group_name]
-}
-
-run "log_retention_not_offered_by_cloudwatch" {
-  command = plan
-  variables { log_retention_in_days = 2 }
-  expect_failures = [var.log_retention_in_days]
-}
-
-run "log_key_given_as_an_alias" {
-  command = plan
-  variables { log_kms_key_arn = "alias/logs" }
-  expect_failures = [var.log_kms_key_arn]
-}
-
-run "log_level_unknown" {
-  command = plan
-  variables { log_level = "TRACE" }
-  expect_failures = [var.log_level]
-}
-
-run "lambda_timeout_too_short" {
-  command = plan
-  variables { lambda_timeout = 5 }
-  expect_failures = [var.lambda_timeout]
-}
-
-run "lambda_memory_too_large" {
-  command = plan
-  variables { lambda_memory_size = 10241 }
-  expect_failures = [var.lambda_memory_size]
-}
-
-run "lambda_architecture_unknown" {
-  command = plan
-  variables { lambda_architecture = "arm32" }
-  expect_failures = [var.lambda_architecture]
-}
-
-run "iam_path_without_trailing_slash" {
-  command = plan
-  variables { iam_role_path = "/security" }
-  expect_failures = [var.iam_role_path]
-}
-
-run "permissions_boundary_not_a_policy" {
-  command = plan
-  variables { permissions_boundary_arn = "arn:aws:iam::123456789012:role/boundary" }
-  expect_failures = [var.permissions_boundary_arn]
+  expect_failures = [
+    var.isolation_tag_key,
+  ]
 }
 
 run "too_many_tags" {
@@ -168,36 +271,12 @@ run "too_many_tags" {
   expect_failures = [var.tags]
 }
 
-run "tag_key_with_reserved_prefix" {
-  command = plan
-  variables { tags = { "aws:team" = "x" } }
-  expect_failures = [var.tags]
-}
-
 run "tags_too_large_for_the_lambda_environment" {
   command = plan
   variables {
     tags = { for i in range(12) : "tag-${i}" => join("", [for j in range(220) : "v"]) }
   }
   expect_failures = [var.tags]
-}
-
-run "untrack_wait_too_long" {
-  command = plan
-  variables { untrack_wait_seconds = 301 }
-  expect_failures = [var.untrack_wait_seconds]
-}
-
-run "revocation_role_path_without_leading_slash" {
-  command = plan
-  variables { credential_revocation_role_path = "workloads/" }
-  expect_failures = [var.credential_revocation_role_path]
-}
-
-run "auto_scaling_action_unknown" {
-  command = plan
-  variables { auto_scaling_action = "terminate" }
-  expect_failures = [var.auto_scaling_action]
 }
 
 run "untrack_wait_longer_than_the_function_may_run" {
@@ -217,18 +296,6 @@ run "a_short_timeout_is_fine_without_untracking" {
   }
 }
 
-run "release_value_empty" {
-  command = plan
-  variables { release_tag_value = "" }
-  expect_failures = [var.release_tag_value]
-}
-
-run "release_value_invalid_characters" {
-  command = plan
-  variables { release_tag_value = "Release!" }
-  expect_failures = [var.release_tag_value]
-}
-
 run "release_value_equal_to_the_isolation_value" {
   command = plan
   variables {
@@ -236,12 +303,6 @@ run "release_value_equal_to_the_isolation_value" {
     release_tag_value   = "Toggle"
   }
   expect_failures = [aws_cloudwatch_event_rule.this]
-}
-
-run "release_role_path_without_slashes" {
-  command = plan
-  variables { release_role_path = "workloads" }
-  expect_failures = [var.release_role_path]
 }
 
 # ---- notifications and result events --------------------------------------------------------------
@@ -302,36 +363,6 @@ run "a_topic_both_created_and_given" {
   }
   # (the created topic has the SNS managed key: the alarms' check warns too)
   expect_failures = [aws_sns_topic.this, check.alarms_can_notify_the_created_topic]
-}
-
-run "sns_topic_arn_of_a_fifo_topic" {
-  command = plan
-  variables { sns_topic_arn = "arn:aws:sns:us-east-1:123456789012:alerts.fifo" }
-  expect_failures = [var.sns_topic_arn]
-}
-
-run "sns_kms_master_key_id_not_a_key" {
-  command = plan
-  variables { sns_kms_master_key_id = "aws/sns" }
-  expect_failures = [var.sns_kms_master_key_id]
-}
-
-run "sns_topic_kms_key_given_as_an_alias" {
-  command = plan
-  variables { sns_topic_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:alias/sns" }
-  expect_failures = [var.sns_topic_kms_key_arn]
-}
-
-run "result_event_source_with_a_space" {
-  command = plan
-  variables { result_event_source = "ec2 isolation" }
-  expect_failures = [var.result_event_source]
-}
-
-run "result_event_source_reserved_for_aws" {
-  command = plan
-  variables { result_event_source = "AWS.ec2-isolation" }
-  expect_failures = [var.result_event_source]
 }
 
 # ---- failure path ----------------------------------------------------------------------------------
@@ -398,78 +429,6 @@ run "alarms_can_notify_a_topic_with_a_customer_managed_key" {
   }
 }
 
-run "reserved_concurrency_zero" {
-  command = plan
-  variables { reserved_concurrent_executions = 0 }
-  expect_failures = [var.reserved_concurrent_executions]
-}
-
-run "lambda_retries_beyond_two" {
-  command = plan
-  variables { lambda_maximum_retry_attempts = 3 }
-  expect_failures = [var.lambda_maximum_retry_attempts]
-}
-
-run "lambda_event_age_beyond_six_hours" {
-  command = plan
-  variables { lambda_maximum_event_age_in_seconds = 21601 }
-  expect_failures = [var.lambda_maximum_event_age_in_seconds]
-}
-
-run "event_target_retries_beyond_185" {
-  command = plan
-  variables { event_target_maximum_retry_attempts = 186 }
-  expect_failures = [var.event_target_maximum_retry_attempts]
-}
-
-run "event_target_event_age_under_a_minute" {
-  command = plan
-  variables { event_target_maximum_event_age_in_seconds = 59 }
-  expect_failures = [var.event_target_maximum_event_age_in_seconds]
-}
-
-run "dead_letter_queue_key_given_as_an_alias" {
-  command = plan
-  variables { dead_letter_queue_kms_key_arn = "alias/aws/sqs" }
-  expect_failures = [var.dead_letter_queue_kms_key_arn]
-}
-
-run "alarm_action_not_an_arn" {
-  command = plan
-  variables { alarm_actions = ["on-call"] }
-  expect_failures = [var.alarm_actions]
-}
-
-run "guardduty_minimum_severity_below_guardduty_range" {
-  command = plan
-  variables { guardduty_minimum_severity = 0.5 }
-  expect_failures = [var.guardduty_minimum_severity]
-}
-
-run "guardduty_finding_type_not_a_guardduty_type" {
-  command = plan
-  variables { guardduty_finding_types = ["UnauthorizedAccess:EC2/SSHBruteForce", "ssh brute force"] }
-  expect_failures = [var.guardduty_finding_types]
-}
-
-run "security_hub_action_name_longer_than_20_characters" {
-  command = plan
-  variables { security_hub_action_name = "Isolate this instance now" }
-  expect_failures = [var.security_hub_action_name]
-}
-
-run "security_hub_action_identifier_not_alphanumeric" {
-  command = plan
-  variables { security_hub_action_identifier = "isolate-instance" }
-  expect_failures = [var.security_hub_action_identifier]
-}
-
-run "security_hub_action_description_empty" {
-  command = plan
-  variables { security_hub_action_description = "" }
-  expect_failures = [var.security_hub_action_description]
-}
-
 # ---- permission model (analyst.tf) -------------------------------------------------------------------
 
 run "tag_administrators_set_to_valid_patterns" {
@@ -482,42 +441,6 @@ run "tag_administrators_set_to_valid_patterns" {
       "arn:aws:iam::123456789012:user/break-glass",
     ]
   }
-}
-
-run "tag_administrator_not_an_iam_principal_arn" {
-  command = plan
-  variables { tag_administrator_arns = ["arn:aws:sts::123456789012:assumed-role/analyst/alice"] }
-  expect_failures = [var.tag_administrator_arns]
-}
-
-run "tag_administrators_too_long_for_the_scp" {
-  command = plan
-  variables { tag_administrator_arns = [for i in range(30) : "arn:aws:iam::123456789012:role/incident-response/analyst-${i}"] }
-  expect_failures = [var.tag_administrator_arns]
-}
-
-run "member_account_id_not_12_digits" {
-  command = plan
-  variables { member_account_ids = ["111111111111", "12345"] }
-  expect_failures = [var.member_account_ids]
-}
-
-run "organization_id_without_prefix" {
-  command = plan
-  variables { organization_id = "a1b2c3d4e5" }
-  expect_failures = [var.organization_id]
-}
-
-run "executor_role_name_with_a_slash" {
-  command = plan
-  variables { executor_role_name = "security/executor" }
-  expect_failures = [var.executor_role_name]
-}
-
-run "executor_external_id_too_short" {
-  command = plan
-  variables { executor_external_id = "x" }
-  expect_failures = [var.executor_external_id]
 }
 
 run "organization_inputs_create_the_bus_policy_and_the_assume_grant" {
@@ -540,42 +463,6 @@ run "organization_inputs_create_the_bus_policy_and_the_assume_grant" {
 }
 
 # ---- reconciler -------------------------------------------------------------------------------------
-
-run "reconcile_schedule_not_a_schedule_expression" {
-  command = plan
-  variables { reconcile_schedule = "rate(1 minutes)" }
-  expect_failures = [var.reconcile_schedule]
-}
-
-run "reconcile_full_schedule_not_a_schedule_expression" {
-  command = plan
-  variables { reconcile_full_schedule = "cron(0 3 * * ?)" }
-  expect_failures = [var.reconcile_full_schedule]
-}
-
-run "reconcile_maximum_concurrency_below_two" {
-  command = plan
-  variables { reconcile_maximum_concurrency = 1 }
-  expect_failures = [var.reconcile_maximum_concurrency]
-}
-
-run "reconcile_regions_malformed" {
-  command = plan
-  variables { reconcile_regions = ["eu-west-1", "Europe"] }
-  expect_failures = [var.reconcile_regions]
-}
-
-run "reconcile_account_ids_malformed" {
-  command = plan
-  variables { reconcile_account_ids = ["1234"] }
-  expect_failures = [var.reconcile_account_ids]
-}
-
-run "metrics_namespace_reserved" {
-  command = plan
-  variables { metrics_namespace = "AWS/Lambda" }
-  expect_failures = [var.metrics_namespace]
-}
 
 run "reconcile_maximum_concurrency_not_below_the_reserved_concurrency" {
   command = plan
@@ -657,18 +544,6 @@ run "evidence_not_locked" {
     condition     = aws_lambda_function.this.environment[0].variables["EVIDENCE_LOCK_MODE"] == "" && length(aws_iam_policy.evidence) == 0
     error_message = "Without a lock mode, the function locks nothing and gets no evidence grant."
   }
-}
-
-run "evidence_lock_mode_unknown" {
-  command = plan
-  variables { evidence_lock_mode = "legal-hold" }
-  expect_failures = [var.evidence_lock_mode]
-}
-
-run "evidence_lock_duration_beyond_100_years" {
-  command = plan
-  variables { evidence_lock_duration_days = 36501 }
-  expect_failures = [var.evidence_lock_duration_days]
 }
 
 run "evidence_lock_cool_off_beyond_72_hours" {
