@@ -419,9 +419,8 @@ class Deployment:
     with fake credentials; Terraform runs offline (`tfcli.terraform_env`: CLI config with the local
     provider mirror). As a context manager, whatever was applied is destroyed on exit (best effort when
     leaving on an error; not with ``destroy_on_exit=False``, for an emulator that is discarded anyway) and
-    the copy is removed. The copy is private to this object, so Terraform's
-    state lock is not used: a terraform process killed by Ctrl-C cannot leave a lock that would stop
-    the clean-up's ``destroy``.
+    the copy is removed. The copy is private to this object, so Terraform's state lock is not used: a
+    terraform process killed by Ctrl-C cannot leave a lock that would stop the clean-up's ``destroy``.
     """
 
     def __init__(

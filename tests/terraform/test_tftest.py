@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,26 +41,25 @@ def expected_variable_failures(suite: str) -> Counter[str]:
     return counts
 
 
-def validations_reading_other_variables(variables_tf: str) -> dict[str, set[str]]:
-    """The variables whose validation conditions read other variables, with those variables."""
-    found: dict[str, set[str]] = {}
+def validation_rules(variables_tf: str) -> Iterator[tuple[str, str]]:
+    """(variable, the body of one of its validation blocks) for every rule of ``variables_tf``."""
     for block in re.split(r'(?m)^variable "', variables_tf)[1:]:
         name = block.split('"', 1)[0]
         for rule in re.findall(r"validation \{(.*?)\n  \}", block, flags=re.S):
-            if others := set(re.findall(r"\bvar\.(\w+)", rule)) - {name}:
-                found.setdefault(name, set()).update(others)
+            yield name, rule
+
+
+def validations_reading_other_variables(variables_tf: str) -> dict[str, set[str]]:
+    """The variables whose validation conditions read other variables, with those variables."""
+    found: dict[str, set[str]] = {}
+    for name, rule in validation_rules(variables_tf):
+        if others := set(re.findall(r"\bvar\.(\w+)", rule)) - {name}:
+            found.setdefault(name, set()).update(others)
     return found
 
 
 def validations_per_variable(variables_tf: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    current = ""
-    for line in variables_tf.splitlines():
-        if match := re.match(r'^variable "([^"]+)"', line):
-            current = match.group(1)
-        elif re.match(r"^\s+validation \{", line):
-            counts[current] += 1
-    return counts
+    return Counter(name for name, _ in validation_rules(variables_tf))
 
 
 def test_the_suite_passes(workspace: Workspace, initialized_root: Path) -> None:
@@ -94,12 +94,8 @@ def test_a_rule_that_reads_another_variable_is_found() -> None:
         '  validation {\n    condition     = var.b > 0\n    error_message = "positive."\n  }\n}\n'
     )
     assert validations_reading_other_variables(variables_tf) == {"a": {"b"}}
-    assert expected_variable_failures(
-        "expect_failures = [\n  var.a,\n  var.b,\n]\nexpect_failures = [var.a]"
-    ) == {
-        "a": 2,
-        "b": 1,
-    }
+    suite = "expect_failures = [\n  var.a,\n  var.b,\n]\nexpect_failures = [var.a]"
+    assert expected_variable_failures(suite) == {"a": 2, "b": 1}
 
 
 def block(text: str, header: str) -> str:
